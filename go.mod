@@ -1,0 +1,3 @@
+module github.com/brine-cm/brine
+
+go 1.26.8
