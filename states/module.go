@@ -31,16 +31,16 @@ func (p Pos) String() string {
 // with every argument (requisites included) as Salt's lowstate has it.
 // The compiler produces chunks; the engine orders and runs them.
 type Chunk struct {
-	State string         `json:"state"`    // module, e.g. "file"
-	Fun   string         `json:"fun"`      // function, e.g. "managed"
-	ID    string         `json:"__id__"`   // state ID
-	Name  string         `json:"name"`     // resolved name
-	SLS   string         `json:"__sls__"`  // SLS the ID came from
-	Env   string         `json:"__env__"`  // saltenv
-	Order any            `json:"order"`    // int, "first", "last" or nil
-	Args  map[string]any `json:"-"`        // every other argument, requisites included
-	Pos   Pos            `json:"-"`        // where the ID was declared
-	Index int            `json:"-"`        // definition order across the compiled run
+	State string         `json:"state"`   // module, e.g. "file"
+	Fun   string         `json:"fun"`     // function, e.g. "managed"
+	ID    string         `json:"__id__"`  // state ID
+	Name  string         `json:"name"`    // resolved name
+	SLS   string         `json:"__sls__"` // SLS the ID came from
+	Env   string         `json:"__env__"` // saltenv
+	Order any            `json:"order"`   // int, "first", "last" or nil
+	Args  map[string]any `json:"-"`       // every other argument, requisites included
+	Pos   Pos            `json:"-"`       // where the ID was declared
+	Index int            `json:"-"`       // definition order across the compiled run
 }
 
 // Request is what a state function receives: the chunk's arguments and
