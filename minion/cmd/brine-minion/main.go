@@ -4,12 +4,49 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+// subcommand is one verb of the CLI; each lives in its own file.
+type subcommand struct {
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
 
-func run(args []string) int {
-	fmt.Fprintln(os.Stderr, "usage: brine-minion [call --local ...|grains|audit] [flags]")
-	return 2
+// commands is the static dispatch table; the daemon is the default when
+// the first argument is a flag or absent.
+var commands = map[string]subcommand{}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		usage(stdout)
+		return 0
+	}
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, ok := commands[args[0]]
+		if !ok {
+			fmt.Fprintf(stderr, "brine-minion: unknown command %q\n", args[0])
+			usage(stderr)
+			return 2
+		}
+		return cmd.run(args[1:], stdout, stderr)
+	}
+	daemon, ok := commands["daemon"]
+	if !ok {
+		fmt.Fprintln(stderr, "brine-minion: daemon not built in")
+		return 2
+	}
+	return daemon.run(args, stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: brine-minion [daemon flags]          run the minion daemon")
+	fmt.Fprintln(w, "       brine-minion COMMAND [flags] [args]")
+	fmt.Fprintln(w, "commands:")
+	for _, name := range sortedKeys(commands) {
+		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
+	}
 }
