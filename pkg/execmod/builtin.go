@@ -3,7 +3,10 @@ package execmod
 // builtins lists every built-in execution module. Adding a module is one
 // file with a register function plus one line here, so a reviewer sees
 // the whole standard set in one place.
-var builtins = []func(*Registry){}
+var builtins = []func(*Registry){
+	registerPkg,
+	registerService,
+}
 
 // Builtin returns a registry holding every built-in execution module.
 func Builtin() *Registry {
