@@ -2,7 +2,9 @@ package states
 
 // builtins lists every built-in state module, one constructor per module
 // file, so the whole standard set is visible in one place.
-var builtins = []func() *Module{}
+var builtins = []func() *Module{
+	File,
+}
 
 // Builtin returns a registry holding every built-in state module.
 func Builtin() *Registry {

@@ -1,0 +1,818 @@
+package states
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/diff"
+	"github.com/brine-cm/brine/pkg/execmod"
+)
+
+// File is Salt's file state module: the functions that converge files,
+// directories and links, with Salt's argument names, changes dicts and
+// comments so existing SLS trees and the tools reading their results work
+// unchanged. The file module has no mod_watch, as in Salt.
+func File() *Module {
+	common := []string{"user", "group", "makedirs", "dir_mode", "follow_symlinks"}
+	return &Module{
+		Name: "file",
+		Funcs: map[string]Func{
+			"managed":   fileManaged,
+			"directory": fileDirectory,
+			"absent":    fileAbsent,
+			"symlink":   fileSymlink,
+			"append":    fileAppend,
+			"replace":   fileReplace,
+			"line":      fileLine,
+			"touch":     fileTouch,
+			"copy":      fileCopy,
+			"recurse":   fileRecurse,
+		},
+		Args: map[string][]string{
+			"managed": append([]string{"source", "source_hash", "source_hash_name", "skip_verify",
+				"contents", "contents_pillar", "contents_grains", "contents_newline",
+				"contents_delimiter", "allow_empty", "template", "context", "defaults", "mode",
+				"backup", "show_changes", "replace", "create", "tmp_dir", "encoding", "attrs",
+				"keep_source", "check_cmd", "win_owner", "win_perms", "win_deny_perms",
+				"win_inheritance", "win_perms_reset", "selinux", "use", "saltenv"}, common...),
+			"directory": append([]string{"file_mode", "recurse", "clean", "exclude_pat",
+				"max_depth", "allow_symlink", "force", "backupname", "children_only",
+				"require_in", "watch_in"}, common...),
+			"absent": nil,
+			"symlink": append([]string{"target", "force", "backupname", "mode",
+				"allow_missing", "win_owner"}, common...),
+			"append": {"text", "makedirs", "source", "source_hash", "template", "sources",
+				"source_hashes", "defaults", "context", "ignore_whitespace"},
+			"replace": {"pattern", "repl", "count", "flags", "bufsize", "append_if_not_found",
+				"prepend_if_not_found", "not_found_content", "backup", "show_changes",
+				"ignore_if_missing", "backslash_literal"},
+			"line": {"content", "match", "mode", "location", "before", "after",
+				"show_changes", "backup", "quiet", "indent", "create", "user", "group",
+				"file_mode"},
+			"touch": {"atime", "mtime", "makedirs"},
+			"copy":  append([]string{"source", "force", "preserve", "mode", "subdir"}, common...),
+			"recurse": append([]string{"source", "clean", "require", "include_empty",
+				"file_mode", "sym_mode", "template", "context", "defaults", "include_pat",
+				"exclude_pat", "maxdepth", "keep_symlinks", "force_symlinks", "saltenv"}, common...),
+		},
+	}
+}
+
+// testNote is appended by Salt to file.managed's test-mode comment.
+const testNote = "\nNote: No changes made, actual changes may\nbe different due to other states."
+
+// owner is a desired owner: the names Salt reports and the ids to set.
+// A negative id means "leave as is".
+type owner struct {
+	user, group string
+	uid, gid    int
+}
+
+// resolveOwner looks up user and group names (or numeric ids), giving
+// Salt's "User X is not available" message for unknown ones.
+func resolveOwner(userName, groupName string) (owner, error) {
+	o := owner{user: userName, group: groupName, uid: -1, gid: -1}
+	var msg string
+	if userName != "" {
+		if u, err := lookupUser(userName); err == nil {
+			o.uid = u
+		} else {
+			msg += fmt.Sprintf("User %s is not available ", userName)
+		}
+	}
+	if groupName != "" {
+		if g, err := lookupGroup(groupName); err == nil {
+			o.gid = g
+		} else {
+			msg += fmt.Sprintf("Group %s is not available", groupName)
+		}
+	}
+	if msg != "" {
+		return o, errors.New(strings.TrimSpace(msg))
+	}
+	return o, nil
+}
+
+func lookupUser(name string) (int, error) {
+	if u, err := user.Lookup(name); err == nil {
+		return strconv.Atoi(u.Uid)
+	}
+	if u, err := user.LookupId(name); err == nil {
+		return strconv.Atoi(u.Uid)
+	}
+	return -1, fmt.Errorf("user %q not found", name)
+}
+
+func lookupGroup(name string) (int, error) {
+	if g, err := user.LookupGroup(name); err == nil {
+		return strconv.Atoi(g.Gid)
+	}
+	if g, err := user.LookupGroupId(name); err == nil {
+		return strconv.Atoi(g.Gid)
+	}
+	return -1, fmt.Errorf("group %q not found", name)
+}
+
+// permChanges compares a file's owner and mode with the wanted ones and
+// returns Salt's changes entries ("user", "group", "mode").
+func permChanges(fi fs.FileInfo, o owner, modeStr string, mode uint32, haveMode bool) map[string]any {
+	ch := map[string]any{}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if st != nil {
+		if o.uid >= 0 && int(st.Uid) != o.uid {
+			ch["user"] = o.user
+		}
+		if o.gid >= 0 && int(st.Gid) != o.gid {
+			ch["group"] = o.group
+		}
+	}
+	if haveMode && fi.Mode()&fs.ModeSymlink == 0 && unixPerm(fi) != mode {
+		ch["mode"] = modeStr
+	}
+	return ch
+}
+
+// unixPerm returns the permission bits including setuid, setgid, sticky.
+func unixPerm(fi fs.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Mode & 0o7777
+	}
+	return uint32(fi.Mode().Perm())
+}
+
+// applyPerms sets owner and mode on p (not following a final symlink for
+// the owner when nofollow is set).
+func applyPerms(p string, o owner, mode uint32, haveMode, nofollow bool) error {
+	if o.uid >= 0 || o.gid >= 0 {
+		chown := os.Chown
+		if nofollow {
+			chown = os.Lchown
+		}
+		if err := chown(p, o.uid, o.gid); err != nil {
+			return fmt.Errorf("chown %s: %w", p, err)
+		}
+	}
+	if haveMode {
+		if err := syscall.Chmod(p, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// writeAtomic replaces p with data through a temporary file in the same
+// directory and a rename, so readers never see a half-written file. The
+// new file gets mode and owner (perm<0 or id<0: taken from prev, the file
+// being replaced, when there is one).
+func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) error {
+	dir, base := filepath.Split(p)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".brine-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	name := tmp.Name()
+	cleanup := func(e error) error {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", p, e)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return cleanup(err)
+	}
+	uid, gid := o.uid, o.gid
+	if st, ok := sysStat(prev); ok {
+		if uid < 0 {
+			uid = int(st.Uid)
+		}
+		if gid < 0 {
+			gid = int(st.Gid)
+		}
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := tmp.Chown(uid, gid); err != nil {
+			return cleanup(err)
+		}
+	}
+	if err := syscall.Fchmod(int(tmp.Fd()), mode); err != nil {
+		return cleanup(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return cleanup(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := os.Rename(name, p); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+func sysStat(fi fs.FileInfo) (*syscall.Stat_t, bool) {
+	if fi == nil {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
+}
+
+// makeParents creates the missing parents of p with dir_mode and the
+// owner, as Salt's makedirs does.
+func makeParents(dir string, o owner, mode uint32, haveMode bool) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		return nil
+	}
+	if err := makeParents(filepath.Dir(dir), o, mode, haveMode); err != nil {
+		return err
+	}
+	perm := uint32(0o755)
+	if haveMode {
+		perm = mode
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("makedirs %s: %w", dir, err)
+	}
+	return applyPerms(dir, o, perm, true, false)
+}
+
+// backupMinion keeps a copy of p under the minion's cache directory
+// (cachedir/file_backup/<path>_<time>) before it is replaced, as Salt's
+// backup: minion does.
+func backupMinion(ec *execmod.Context, p string) (string, error) {
+	root := ""
+	if ec != nil && ec.Opts != nil {
+		root, _ = ec.Opts["cachedir"].(string)
+	}
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "brine-cache")
+	}
+	stamp := time.Now().Format("Mon_Jan_02_15:04:05.000000_2006")
+	stamp = strings.Replace(stamp, ".", "_", 1)
+	dst := filepath.Join(root, "file_backup", strings.TrimPrefix(p, "/")+"_"+stamp)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", fmt.Errorf("backup %s: %w", p, err)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("backup %s: %w", p, err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		return "", fmt.Errorf("backup %s: %w", p, err)
+	}
+	return dst, nil
+}
+
+// fileDiff is what Salt shows in changes['diff'].
+func fileDiff(before, after []byte, show bool) string {
+	if !show {
+		return "<show_changes=False>"
+	}
+	if diff.IsBinary(before) || diff.IsBinary(after) {
+		return "Replace binary file"
+	}
+	return diff.Unified(string(before), string(after), diff.Options{})
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// recordFile logs a changed file to the host's audit trail.
+func recordFile(ec *execmod.Context, p string, before, after []byte, existed bool, d string) {
+	bs := ""
+	if existed {
+		bs = sha256Hex(before)
+	}
+	as := ""
+	if after != nil {
+		as = sha256Hex(after)
+	}
+	ec.Record("file.changed", map[string]any{"path": p, "before_sha256": bs, "after_sha256": as, "diff_bytes": len(d)})
+}
+
+// source is one resolved file.managed source.
+type fileSource struct {
+	url  string // as given
+	data []byte
+	rel  string // path used to name the template (relative to the roots for salt://)
+}
+
+// fetchSource reads one source: salt:// through the file client, a local
+// path or file:// from disk. found is false when it does not exist.
+func fetchSource(ec *execmod.Context, src string) (fileSource, bool, error) {
+	switch {
+	case strings.HasPrefix(src, "salt://"):
+		if ec == nil || ec.Files == nil {
+			return fileSource{}, false, fmt.Errorf("no file client to fetch %s", src)
+		}
+		data, err := ec.Files.Read(ec.Context(), src)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || strings.Contains(strings.ToLower(err.Error()), "not found") ||
+				strings.Contains(strings.ToLower(err.Error()), "no such file") {
+				return fileSource{}, false, nil
+			}
+			return fileSource{}, false, err
+		}
+		rel := strings.TrimPrefix(src, "salt://")
+		if i := strings.IndexByte(rel, '?'); i >= 0 {
+			rel = rel[:i]
+		}
+		return fileSource{url: src, data: data, rel: rel}, true, nil
+	case strings.HasPrefix(src, "file://"), strings.HasPrefix(src, "/"):
+		p := strings.TrimPrefix(src, "file://")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fileSource{}, false, nil
+			}
+			return fileSource{}, false, err
+		}
+		return fileSource{url: src, data: data, rel: p}, true, nil
+	}
+	return fileSource{}, false, fmt.Errorf("unsupported source %q (want salt://, file:// or an absolute path)", src)
+}
+
+// checkSourceHash verifies data against a Salt source_hash: "algo=hex",
+// a bare hex digest (algorithm from its length) or a salt:// or local
+// file holding hashes (the line naming nameHint, else the only hash).
+func checkSourceHash(ec *execmod.Context, spec, nameHint string, data []byte) (string, string, error) {
+	spec = strings.TrimSpace(spec)
+	if strings.HasPrefix(spec, "salt://") || strings.HasPrefix(spec, "/") || strings.HasPrefix(spec, "file://") {
+		hs, found, err := fetchSource(ec, spec)
+		if err != nil {
+			return "", "", err
+		}
+		if !found {
+			return "", "", fmt.Errorf("source_hash file %s not found", spec)
+		}
+		spec, err = pickHash(string(hs.data), nameHint)
+		if err != nil {
+			return "", "", fmt.Errorf("source_hash file %s: %w", spec, err)
+		}
+	}
+	algo, want, ok := strings.Cut(spec, "=")
+	if !ok {
+		algo, want = "", spec
+	}
+	want = strings.ToLower(strings.TrimSpace(want))
+	if algo == "" {
+		switch len(want) {
+		case 32:
+			algo = "md5"
+		case 40:
+			algo = "sha1"
+		case 64:
+			algo = "sha256"
+		case 128:
+			algo = "sha512"
+		default:
+			return "", "", fmt.Errorf("invalid source_hash %q", spec)
+		}
+	}
+	var h hash.Hash
+	switch strings.ToLower(algo) {
+	case "md5":
+		h = md5.New()
+	case "sha1":
+		h = sha1.New()
+	case "sha224":
+		h = sha256.New224()
+	case "sha256":
+		h = sha256.New()
+	case "sha384":
+		h = sha512.New384()
+	case "sha512":
+		h = sha512.New()
+	default:
+		return "", "", fmt.Errorf("unsupported hash type %q in source_hash", algo)
+	}
+	h.Write(data)
+	return want, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func pickHash(text, nameHint string) (string, error) {
+	var only []string
+	base := path.Base(nameHint)
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "=") {
+			only = append(only, f[0])
+			continue
+		}
+		if len(f) >= 2 {
+			fn := strings.TrimPrefix(f[len(f)-1], "*")
+			if fn == nameHint || path.Base(fn) == base {
+				return f[0], nil
+			}
+		}
+		only = append(only, f[0])
+	}
+	if len(only) == 1 {
+		return only[0], nil
+	}
+	return "", fmt.Errorf("no hash found for %s", nameHint)
+}
+
+// lookupPath walks a colon-delimited path ("a:b:c") through nested maps,
+// as Salt's pillar.get / grains.get do.
+func lookupPath(m map[string]any, key, delim string) (any, bool) {
+	if delim == "" {
+		delim = ":"
+	}
+	var cur any = m
+	for _, part := range strings.Split(key, delim) {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = mm[part]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// contentsString turns Salt's contents value (string, scalar or list of
+// them) into text.
+func contentsString(v any) (string, error) {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, 0, len(x))
+		for i, e := range x {
+			if e == nil {
+				continue
+			}
+			s, ok := execmod.ToString(e)
+			if !ok {
+				return "", &execmod.ArgError{Arg: "contents", Want: "a string or a list of strings", Got: v,
+					Msg: fmt.Sprintf("item %d is not a string", i)}
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, "\n"), nil
+	case []string:
+		return strings.Join(x, "\n"), nil
+	case map[string]any:
+		return "", &execmod.ArgError{Arg: "contents", Want: "a string or a list of strings", Got: v}
+	}
+	s, ok := execmod.ToString(v)
+	if !ok {
+		return "", &execmod.ArgError{Arg: "contents", Want: "a string or a list of strings", Got: v}
+	}
+	return s, nil
+}
+
+// templateVars merges defaults and context as Salt does (context wins).
+func templateVars(defaults, context map[string]any) map[string]any {
+	vars := map[string]any{}
+	for k, v := range defaults {
+		vars[k] = v
+	}
+	for k, v := range context {
+		vars[k] = v
+	}
+	return vars
+}
+
+// renderTemplate applies the template engine named by template.
+func renderTemplate(ec *execmod.Context, engine, name string, src []byte, vars map[string]any) ([]byte, error) {
+	switch strings.ToLower(engine) {
+	case "":
+		return src, nil
+	case "jinja":
+		out, err := renderFileJinja(ec, name, src, vars)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(out), nil
+	}
+	return nil, fmt.Errorf("unsupported template engine %q (only jinja is available)", engine)
+}
+
+// desiredContent works out what file.managed wants the file to hold.
+// have is false when no content is managed (no source, no contents).
+func desiredContent(r *Request, a *modArgs, name string) (data []byte, have bool, srcURL string, err error) {
+	ec := r.Exec
+	nContents := 0
+	for _, k := range []string{"contents", "contents_pillar", "contents_grains"} {
+		if a.has(k) {
+			nContents++
+		}
+	}
+	if nContents > 1 {
+		return nil, false, "", errors.New("Only one of 'contents', 'contents_pillar', and 'contents_grains' is permitted")
+	}
+	if nContents == 1 && a.has("source") {
+		return nil, false, "", errors.New("'source' cannot be used in combination with 'contents', 'contents_pillar', or 'contents_grains'")
+	}
+	engine := a.str("template", "")
+	vars := templateVars(a.mapping("defaults"), a.mapping("context"))
+	if a.err != nil {
+		return nil, false, "", a.err
+	}
+	if nContents == 1 {
+		var raw any
+		switch {
+		case a.has("contents"):
+			raw = a.m["contents"]
+		case a.has("contents_pillar"):
+			key := a.str("contents_pillar", "")
+			var pillar map[string]any
+			if ec != nil {
+				pillar = ec.Pillar
+			}
+			v, ok := lookupPath(pillar, key, a.str("contents_delimiter", ":"))
+			if !ok {
+				return nil, false, "", fmt.Errorf("Pillar %s does not exist", key)
+			}
+			raw = v
+		default:
+			key := a.str("contents_grains", "")
+			var grains map[string]any
+			if ec != nil {
+				grains = ec.Grains
+			}
+			v, ok := lookupPath(grains, key, a.str("contents_delimiter", ":"))
+			if !ok {
+				return nil, false, "", fmt.Errorf("Grain %s does not exist", key)
+			}
+			raw = v
+		}
+		text, err := contentsString(raw)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("%s: %w", a.fn, err)
+		}
+		if engine != "" {
+			out, err := renderTemplate(ec, engine, name, []byte(text), vars)
+			if err != nil {
+				return nil, false, "", fmt.Errorf("Unable to manage file: %w", err)
+			}
+			text = string(out)
+		}
+		if a.boolean("contents_newline", true) && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		return []byte(text), true, "", a.err
+	}
+	if !a.has("source") {
+		return nil, false, "", nil
+	}
+	sources := a.strList("source")
+	if a.err != nil {
+		return nil, false, "", a.err
+	}
+	var src fileSource
+	found := false
+	for _, s := range sources {
+		got, ok, err := fetchSource(ec, s)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("Unable to manage file: %w", err)
+		}
+		if ok {
+			src, found = got, true
+			break
+		}
+	}
+	if !found {
+		if len(sources) == 1 {
+			env := "base"
+			if ec != nil && ec.Saltenv != "" {
+				env = ec.Saltenv
+			}
+			return nil, false, "", fmt.Errorf("Source file %s not found in saltenv '%s'", sources[0], env)
+		}
+		return nil, false, "", errors.New("Unable to manage file: none of the specified sources were found")
+	}
+	if a.has("source_hash") && !a.boolean("skip_verify", false) {
+		want, got, err := checkSourceHash(ec, a.str("source_hash", ""), firstNonEmpty(a.str("source_hash_name", ""), name), src.data)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("Unable to manage file: %w", err)
+		}
+		if want != got {
+			return nil, false, "", fmt.Errorf("File sum set for file %s of %s does not match real sum of %s", name, want, got)
+		}
+	}
+	data = src.data
+	if engine != "" {
+		data, err = renderTemplate(ec, engine, src.rel, src.data, vars)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("Unable to manage file: %w", err)
+		}
+	}
+	return data, true, src.url, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func fileManaged(r *Request) Result {
+	name := r.Name
+	out := newOutcome(name)
+	a := newModArgs("file.managed", r)
+	if name == "" {
+		return out.failed("Destination file name is required")
+	}
+	if !filepath.IsAbs(name) {
+		return out.failed(fmt.Sprintf("Specified file %s is not an absolute path", name))
+	}
+	name = filepath.Clean(name)
+	replace := a.boolean("replace", true)
+	create := a.boolean("create", true)
+	makedirs := a.boolean("makedirs", false)
+	follow := a.boolean("follow_symlinks", true)
+	show := a.boolean("show_changes", true)
+	backup := a.str("backup", "")
+	modeStr, mode, haveMode := a.mode("mode")
+	_, dirMode, haveDirMode := a.mode("dir_mode")
+	o, oerr := resolveOwner(a.str("user", ""), a.str("group", ""))
+	if a.err != nil {
+		return argFail(name, a.err)
+	}
+	if oerr != nil {
+		return out.failed(oerr.Error())
+	}
+
+	real := name
+	lfi, lerr := os.Lstat(name)
+	if lerr == nil && lfi.Mode()&fs.ModeSymlink != 0 && follow {
+		if t, err := filepath.EvalSymlinks(name); err == nil {
+			real = t
+		}
+	}
+	fi, err := os.Lstat(real)
+	exists := err == nil
+	if exists && fi.IsDir() {
+		return out.failed(fmt.Sprintf("Specified target %s is a directory", name))
+	}
+	if !create && !exists {
+		return out.ok(fmt.Sprintf("File %s is not present and is not set for creation", name))
+	}
+
+	if !replace && exists {
+		ch := permChanges(fi, o, modeStr, mode, haveMode)
+		if r.Test() {
+			if len(ch) > 0 {
+				out.changes = ch
+				if m, ok := ch["mode"]; ok {
+					return out.pending(fmt.Sprintf("File %s will be updated with permissions %s from its current state of %04o", name, m, unixPerm(fi)))
+				}
+				return out.pending(fmt.Sprintf("File %s not updated", name))
+			}
+			return out.ok(fmt.Sprintf("File %s not updated", name))
+		}
+		if len(ch) > 0 {
+			if err := applyPerms(real, o, mode, haveMode, !follow); err != nil {
+				return out.failed(err.Error())
+			}
+			out.changes = ch
+			return out.ok(fmt.Sprintf("File %s updated", name))
+		}
+		return out.ok(fmt.Sprintf("File %s exists with proper permissions. No changes made.", name))
+	}
+
+	want, have, _, err := desiredContent(r, a, name)
+	if err != nil {
+		return out.failed(err.Error())
+	}
+
+	var cur []byte
+	contentDiffers := false
+	if have {
+		if !exists {
+			contentDiffers = true
+		} else if fi.Mode().IsRegular() && fi.Size() != int64(len(want)) {
+			contentDiffers = true
+			cur, _ = os.ReadFile(real)
+		} else {
+			cur, err = os.ReadFile(real)
+			if err != nil {
+				return out.failed(fmt.Sprintf("Unable to manage file: %v", err))
+			}
+			contentDiffers = !bytes.Equal(cur, want)
+		}
+	}
+	var perm map[string]any
+	if exists {
+		perm = permChanges(fi, o, modeStr, mode, haveMode)
+	}
+
+	if r.Test() {
+		switch {
+		case !exists:
+			out.changes["newfile"] = name
+		case contentDiffers:
+			out.changes["diff"] = fileDiff(cur, want, show)
+		}
+		for k, v := range perm {
+			out.changes[k] = v
+		}
+		if len(out.changes) == 0 {
+			return out.ok(fmt.Sprintf("File %s is in the correct state", name))
+		}
+		return out.pending(fmt.Sprintf("The file %s is set to be changed", name) + testNote)
+	}
+
+	if !exists || contentDiffers {
+		dir := filepath.Dir(real)
+		if _, err := os.Stat(dir); err != nil {
+			if !makedirs {
+				return out.failed("Parent directory not present")
+			}
+			if err := makeParents(dir, o, dirMode, haveDirMode); err != nil {
+				return out.failed(err.Error())
+			}
+		}
+		if exists && backup == "minion" {
+			if _, err := backupMinion(r.Exec, real); err != nil {
+				return out.failed(err.Error())
+			}
+		}
+		newMode := uint32(0o644)
+		if haveMode {
+			newMode = mode
+		} else if exists {
+			newMode = unixPerm(fi)
+		}
+		var prev fs.FileInfo
+		if exists {
+			prev = fi
+		}
+		if !have {
+			want = []byte{}
+		}
+		if err := writeAtomic(real, want, newMode, o, prev); err != nil {
+			return out.failed(fmt.Sprintf("Unable to manage file: %v", err))
+		}
+		d := ""
+		switch {
+		case !have:
+			out.changes["new"] = fmt.Sprintf("file %s created", name)
+		case !exists:
+			d = "New file"
+			out.changes["diff"] = d
+		default:
+			d = fileDiff(cur, want, show)
+			out.changes["diff"] = d
+		}
+		if !exists {
+			if haveMode {
+				out.changes["mode"] = modeStr
+			}
+		} else {
+			for k, v := range perm {
+				out.changes[k] = v
+			}
+		}
+		recordFile(r.Exec, real, cur, want, exists, d)
+		if !have {
+			return out.ok("Empty file")
+		}
+		return out.ok(fmt.Sprintf("File %s updated", name))
+	}
+	if len(perm) > 0 {
+		if err := applyPerms(real, o, mode, haveMode, false); err != nil {
+			return out.failed(err.Error())
+		}
+		for k, v := range perm {
+			out.changes[k] = v
+		}
+		r.Exec.Record("file.changed", map[string]any{"path": real, "before_sha256": sha256Hex(cur), "after_sha256": sha256Hex(cur), "diff_bytes": 0})
+		return out.ok(fmt.Sprintf("File %s updated", name))
+	}
+	return out.ok(fmt.Sprintf("File %s is in the correct state", name))
+}
