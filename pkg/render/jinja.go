@@ -1,0 +1,439 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/nikolalohinski/gonja/v2/parser"
+
+	"github.com/brine-cm/brine/pkg/execmod"
+)
+
+// maxDepth bounds nested includes, imports and macro calls: a template
+// that includes itself must fail with an error, not exhaust the stack.
+const maxDepth = 64
+
+// stateKey is the context variable through which control structures and
+// filters reach the per-render state; the name cannot be written in a
+// template because it is not a valid identifier start for users to guess
+// by accident and holds nothing a template could misuse.
+const stateKey = "__brine_render_state__"
+
+var (
+	envOnce sync.Once
+	baseEnv *exec.Environment
+	baseCfg *config.Config
+)
+
+// environment returns the shared, read-only parts of the Jinja
+// environment: filters, tests, control structures, methods and globals.
+func environment() (*exec.Environment, *config.Config) {
+	envOnce.Do(func() {
+		cfg := config.New()
+		// Salt's defaults: trim_blocks and lstrip_blocks off, and the
+		// final newline of the source kept.
+		cfg.TrimBlocks = false
+		cfg.LeftStripBlocks = false
+		cfg.KeepTrailingNewline = true
+		cfg.StrictUndefined = false
+		cfg.AutoEscape = false
+		baseCfg = cfg
+
+		filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters)
+		for name, fn := range saltFilters() {
+			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
+		}
+		tests := exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests)
+		tests.Update(exec.NewTestSet(saltTests()))
+		cs := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures)
+		cs.Update(exec.NewControlStructureSet(saltControlStructures()))
+		globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
+		globals.Update(exec.NewContext(saltGlobals()))
+		baseEnv = &exec.Environment{
+			Filters:           filters,
+			Tests:             tests,
+			ControlStructures: cs,
+			Context:           globals,
+			Methods:           newMethods(),
+		}
+	})
+	return baseEnv, baseCfg
+}
+
+// renderState is everything one render shares across its templates,
+// imports and filters.
+type renderState struct {
+	ec   *execmod.Context
+	base *exec.Context // globals and Salt variables, without any template's own names
+
+	depth int
+
+	// cause is the first error raised below the template engine (a
+	// failing or unknown salt function, a bad file); needle is text that
+	// locates it on the source line.
+	cause  error
+	needle string
+	// inner is an error already positioned in another file (an import).
+	inner *Error
+}
+
+func (st *renderState) fail(err error, needle string) error {
+	if st.cause == nil {
+		st.cause = err
+		st.needle = needle
+	}
+	return err
+}
+
+func stateOf(ctx *exec.Context) *renderState {
+	v, _ := ctx.Get(stateKey)
+	st, _ := v.(*renderState)
+	return st
+}
+
+// fileLoader serves templates from the file roots through ec.Files; one
+// loader per template so relative names resolve against that template.
+type fileLoader struct {
+	st   *renderState
+	name string
+	src  []byte
+}
+
+func (l *fileLoader) Read(p string) (io.Reader, error) {
+	if p == l.name && l.src != nil {
+		return bytes.NewReader(l.src), nil
+	}
+	resolved, err := l.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	b, err := l.st.readFile(resolved)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(b), nil
+}
+
+func (l *fileLoader) Resolve(p string) (string, error) {
+	if p == l.name {
+		return p, nil
+	}
+	return resolveName(l.name, p)
+}
+
+func (l *fileLoader) Inherit(from string) (loaders.Loader, error) {
+	return &fileLoader{st: l.st, name: from}, nil
+}
+
+// resolveName turns a template reference into a path relative to the
+// file roots: "./x" and "../x" are relative to the referencing template's
+// directory (as Salt resolves them), anything else to the roots.
+func resolveName(current, ref string) (string, error) {
+	ref = strings.TrimPrefix(ref, "salt://")
+	if strings.ContainsRune(ref, 0) {
+		return "", fmt.Errorf("template name %q contains NUL", ref)
+	}
+	p := ref
+	if strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") {
+		p = path.Join(path.Dir(current), ref)
+	}
+	p = path.Clean("/" + p)
+	p = strings.TrimPrefix(p, "/")
+	if p == "" || p == "." {
+		return "", fmt.Errorf("empty template name %q", ref)
+	}
+	if strings.HasPrefix(ref, "../") && strings.HasPrefix(path.Join(path.Dir(current), ref), "..") {
+		return "", fmt.Errorf("template name %q escapes the file roots", ref)
+	}
+	return p, nil
+}
+
+func (st *renderState) readFile(name string) ([]byte, error) {
+	if st.ec == nil || st.ec.Files == nil {
+		return nil, fmt.Errorf("read %q: no file client", name)
+	}
+	b, err := st.ec.Files.Read(st.ec.Context(), "salt://"+name)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", name, err)
+	}
+	return b, nil
+}
+
+// parse compiles one template, turning gonja's syntax errors (and any
+// panic inside gonja) into *Error for that file.
+func (st *renderState) parse(name string, src []byte) (tpl *exec.Template, err error) {
+	env, cfg := environment()
+	defer func() {
+		if r := recover(); r != nil {
+			tpl = nil
+			err = &Error{File: name, Line: 1, Col: 1, Text: lineOf(string(src), 1),
+				Err: fmt.Errorf("template engine failure: %v", r)}
+		}
+	}()
+	tpl, err = exec.NewTemplate(name, cfg, &fileLoader{st: st, name: name, src: src}, env)
+	if err != nil {
+		return nil, syntaxError(name, string(src), err)
+	}
+	return tpl, nil
+}
+
+// execute runs a parsed template with ctx as its variables.
+func (st *renderState) execute(name string, src []byte, tpl *exec.Template, ctx *exec.Context, out io.Writer) (err error) {
+	env, cfg := environment()
+	st.depth++
+	defer func() { st.depth-- }()
+	if st.depth > maxDepth {
+		return st.fail(fmt.Errorf("templates nested more than %d deep", maxDepth), "")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			st.fail(fmt.Errorf("template engine failure: %v\n%s", r, debug.Stack()), "")
+			err = fmt.Errorf("template engine failure: %v", r)
+		}
+	}()
+	r := exec.NewRenderer(&exec.Environment{
+		Filters:           env.Filters,
+		Tests:             env.Tests,
+		ControlStructures: env.ControlStructures,
+		Methods:           env.Methods,
+		Context:           ctx,
+	}, out, cfg, &fileLoader{st: st, name: name, src: src}, tpl)
+	return r.Execute()
+}
+
+// renderFile renders another template from the file roots (import,
+// include, import_yaml) with ctx and returns its output. Failures are
+// positioned in that file.
+func (st *renderState) renderFile(name string, ctx *exec.Context) (string, error) {
+	src, err := st.readFile(name)
+	if err != nil {
+		return "", st.fail(err, "")
+	}
+	var out strings.Builder
+	if err := st.renderInto(name, src, ctx, &out); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// renderInto renders src as template name into out, recording a
+// positioned error for that file on failure.
+func (st *renderState) renderInto(name string, src []byte, ctx *exec.Context, out io.Writer) error {
+	tpl, err := st.parse(name, src)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) && st.inner == nil {
+			st.inner = pe
+		}
+		return err
+	}
+	outer, outerNeedle := st.cause, st.needle
+	if err := st.execute(name, src, tpl, ctx, out); err != nil {
+		if st.inner == nil {
+			st.inner = st.position(name, string(src), err)
+		}
+		return err
+	}
+	st.cause, st.needle = outer, outerNeedle
+	return nil
+}
+
+var atLine = regexp.MustCompile(`at line (\d+)`)
+
+// position builds the *Error for a runtime failure of template name.
+func (st *renderState) position(name, src string, err error) *Error {
+	line := 0
+	if ms := atLine.FindAllStringSubmatch(err.Error(), -1); len(ms) > 0 {
+		line, _ = strconv.Atoi(ms[len(ms)-1][1])
+	}
+	nlines := strings.Count(src, "\n") + 1
+	if line < 1 || line > nlines {
+		line = 1
+	}
+	text := lineOf(src, line)
+	col := 0
+	if st.needle != "" {
+		col = strings.Index(text, st.needle) + 1
+	}
+	if col <= 0 {
+		col = firstTag(text)
+	}
+	cause := st.cause
+	if cause == nil {
+		cause = cleanGonja(err)
+	}
+	return &Error{File: name, Line: line, Col: col, Text: text, Err: cause}
+}
+
+// cleanGonja drops gonja's "unable to execute template:" style prefixes
+// that say nothing to an SLS author, keeping the innermost message.
+func cleanGonja(err error) error {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "Unable to") {
+		inner := msg[i+2:]
+		if inner != "" {
+			return &jinjaError{msg: inner, full: err}
+		}
+	}
+	return err
+}
+
+type jinjaError struct {
+	msg  string
+	full error
+}
+
+func (e *jinjaError) Error() string { return e.msg }
+func (e *jinjaError) Unwrap() error { return e.full }
+
+func firstTag(text string) int {
+	for _, tag := range []string{"{{", "{%"} {
+		if i := strings.Index(text, tag); i >= 0 {
+			return i + 1
+		}
+	}
+	return len(text) - len(strings.TrimLeft(text, " \t")) + 1
+}
+
+func syntaxError(name, src string, err error) *Error {
+	var se *parser.SyntaxError
+	if errors.As(err, &se) {
+		line := se.Line
+		if line < 1 {
+			line = 1
+		}
+		col := se.Column
+		if col < 1 {
+			col = 1
+		}
+		return &Error{File: name, Line: line, Col: col, Text: lineOf(src, line),
+			Err: fmt.Errorf("jinja syntax error: %s", se.Message)}
+	}
+	msg := err.Error()
+	// gonja quotes the whole source in its parse failure; keep the reason.
+	if i := strings.Index(msg, "': "); strings.HasPrefix(msg, "failed to parse template") && i >= 0 {
+		msg = msg[i+3:]
+	}
+	line := 1
+	if m := regexp.MustCompile(`[Ll]ine:? (\d+)`).FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	if n := strings.Count(src, "\n") + 1; line > n {
+		line = n
+	}
+	text := lineOf(src, line)
+	return &Error{File: name, Line: line, Col: firstTag(text), Text: text,
+		Err: fmt.Errorf("jinja syntax error: %s", msg)}
+}
+
+func lineOf(src string, line int) string {
+	if line < 1 {
+		return ""
+	}
+	for i := 1; i < line; i++ {
+		j := strings.IndexByte(src, '\n')
+		if j < 0 {
+			return ""
+		}
+		src = src[j+1:]
+	}
+	if j := strings.IndexByte(src, '\n'); j >= 0 {
+		src = src[:j]
+	}
+	return strings.TrimRight(src, "\r")
+}
+
+// saltLoader is the `salt` variable: salt['mod.fn'](...) and
+// salt.mod.fn(...) both dispatch through the execution module registry.
+type saltLoader struct{ st *renderState }
+
+func (s *saltLoader) GetItem(key any) (*exec.Value, bool) {
+	name, ok := key.(string)
+	if !ok {
+		return exec.AsValue(fmt.Errorf("salt function name must be a string, not %v", key)), false
+	}
+	return s.lookup(name)
+}
+
+func (s *saltLoader) GetAttribute(mod string) (*exec.Value, bool) {
+	return exec.AsValue(&saltModule{st: s.st, mod: mod}), true
+}
+
+func (s *saltLoader) String() string { return "<salt loader>" }
+
+func (s *saltLoader) lookup(name string) (*exec.Value, bool) {
+	st := s.st
+	var reg *execmod.Registry
+	if st.ec != nil {
+		reg = st.ec.Registry
+	}
+	if reg == nil {
+		return exec.AsValue(st.fail(fmt.Errorf("salt function %q is not available: %w", name, execmod.ErrUnknownFunction), name)), false
+	}
+	if _, ok := reg.Lookup(name); !ok {
+		return exec.AsValue(st.fail(fmt.Errorf("salt function %q is not available: %w", name, execmod.ErrUnknownFunction), name)), false
+	}
+	fn := func(va *exec.VarArgs) (any, error) {
+		args := make([]any, len(va.Args))
+		for i, a := range va.Args {
+			args[i] = toGo(a.Interface())
+		}
+		kwargs := make(map[string]any, len(va.KwArgs))
+		for k, v := range va.KwArgs {
+			kwargs[k] = toGo(v.Interface())
+		}
+		out, err := st.ec.Call(name, args, kwargs)
+		if err != nil {
+			return nil, st.fail(fmt.Errorf("salt[%q]: %w", name, err), name)
+		}
+		return toJinja(out), nil
+	}
+	return exec.AsValue(fn), true
+}
+
+type saltModule struct {
+	st  *renderState
+	mod string
+}
+
+func (m *saltModule) GetAttribute(fn string) (*exec.Value, bool) {
+	return (&saltLoader{st: m.st}).lookup(m.mod + "." + fn)
+}
+
+func (m *saltModule) String() string { return "<salt module " + m.mod + ">" }
+
+// templateModule is what `{% import "x" as m %}` binds: the imported
+// template's top-level names.
+type templateModule struct {
+	name string
+	ctx  *exec.Context
+}
+
+func (m *templateModule) GetAttribute(name string) (*exec.Value, bool) {
+	v, ok := m.ctx.Get(name)
+	if !ok {
+		return exec.AsValue(nil), false
+	}
+	return exec.ToValue(v), true
+}
+
+func (m *templateModule) GetItem(key any) (*exec.Value, bool) {
+	if s, ok := key.(string); ok {
+		return m.GetAttribute(s)
+	}
+	return exec.AsValue(nil), false
+}
+
+func (m *templateModule) String() string { return "<template module " + m.name + ">" }

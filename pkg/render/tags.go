@@ -1,0 +1,542 @@
+package render
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/parser"
+	"github.com/nikolalohinski/gonja/v2/tokens"
+	"gopkg.in/yaml.v3"
+)
+
+// Salt's Jinja statements. gonja's own import/from only export macros and
+// resolve names through its loader; Salt formulas import variables from
+// map.jinja and resolve "./" names against the importing file, so those
+// statements are reimplemented here, along with Salt's import_yaml,
+// import_json, import_text, load_yaml and load_json.
+
+func saltControlStructures() map[string]parser.ControlStructureParser {
+	origSet, _ := builtins.ControlStructures.Get("set")
+	origMacro, _ := builtins.ControlStructures.Get("macro")
+	return map[string]parser.ControlStructureParser{
+		"import":      importParser,
+		"from":        fromParser,
+		"include":     includeParser,
+		"import_yaml": importDataParser("yaml"),
+		"import_json": importDataParser("json"),
+		"import_text": importDataParser("text"),
+		"load_yaml":   loadDataParser("yaml"),
+		"load_json":   loadDataParser("json"),
+		"load_text":   loadDataParser("text"),
+		"set":         wrapSet(origSet),
+		"macro":       wrapMacro(origMacro),
+	}
+}
+
+func currentName(p *parser.Parser) string {
+	if l, ok := p.Loader.(*fileLoader); ok {
+		return l.name
+	}
+	return ""
+}
+
+func position(args *parser.Parser, p *parser.Parser) *tokens.Token {
+	if t := args.Current(); t != nil {
+		return t
+	}
+	return p.Current()
+}
+
+// withContext parses an optional trailing "with context"/"without context".
+func withContext(args *parser.Parser) (bool, error) {
+	if tok := args.MatchName("with", "without"); tok != nil {
+		if args.MatchName("context") == nil {
+			return false, args.Error("expected \"context\"", args.Current())
+		}
+		return tok.Val == "with", nil
+	}
+	return false, nil
+}
+
+type basePos struct{ loc *tokens.Token }
+
+func (b basePos) Position() *tokens.Token { return b.loc }
+
+// importCtx is the context an imported template runs in: the Salt
+// variables always (as Salt exposes them to every template), plus the
+// importer's names when "with context" is given.
+func importCtx(r *exec.Renderer, st *renderState, with bool) *exec.Context {
+	if with {
+		return r.Environment.Context.Inherit()
+	}
+	return st.base.Inherit()
+}
+
+func evalName(r *exec.Renderer, st *renderState, current string, expr nodes.Expression) (string, error) {
+	v := r.Eval(expr)
+	if v.IsError() {
+		return "", v
+	}
+	if !v.IsString() {
+		return "", st.fail(fmt.Errorf("template name must be a string, not %q", v.String()), "")
+	}
+	name, err := resolveName(current, v.String())
+	if err != nil {
+		return "", st.fail(err, v.String())
+	}
+	return name, nil
+}
+
+// {% import "x/macros.jinja" as m [with context] %}
+type importStmt struct {
+	basePos
+	current string
+	file    nodes.Expression
+	as      string
+	with    bool
+}
+
+func (s *importStmt) String() string { return fmt.Sprintf("import(line %d)", s.loc.Line) }
+
+func (s *importStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	st := stateOf(r.Environment.Context)
+	name, err := evalName(r, st, s.current, s.file)
+	if err != nil {
+		return err
+	}
+	ctx := importCtx(r, st, s.with)
+	if _, err := st.renderFile(name, ctx); err != nil {
+		return err
+	}
+	r.Environment.Context.Set(s.as, &templateModule{name: name, ctx: ctx})
+	return nil
+}
+
+func importParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	s := &importStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
+	if args.End() {
+		return nil, args.Error("import needs a template name", p.Current())
+	}
+	expr, err := args.ParseExpression()
+	if err != nil {
+		return nil, err
+	}
+	s.file = expr
+	if args.MatchName("as") == nil {
+		return nil, args.Error(`expected "as"`, args.Current())
+	}
+	alias := args.Match(tokens.Name)
+	if alias == nil {
+		return nil, args.Error("expected a name after \"as\"", args.Current())
+	}
+	s.as = alias.Val
+	if s.with, err = withContext(args); err != nil {
+		return nil, err
+	}
+	if !args.End() {
+		return nil, args.Error("unexpected tokens in import", args.Current())
+	}
+	return s, nil
+}
+
+// {% from "x/map.jinja" import a, b as c [with context] %}
+type fromStmt struct {
+	basePos
+	current string
+	file    nodes.Expression
+	names   [][2]string // name, alias
+	with    bool
+}
+
+func (s *fromStmt) String() string { return fmt.Sprintf("from(line %d)", s.loc.Line) }
+
+func (s *fromStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	st := stateOf(r.Environment.Context)
+	name, err := evalName(r, st, s.current, s.file)
+	if err != nil {
+		return err
+	}
+	ctx := importCtx(r, st, s.with)
+	if _, err := st.renderFile(name, ctx); err != nil {
+		return err
+	}
+	for _, na := range s.names {
+		v, ok := ctx.Get(na[0])
+		if !ok {
+			return st.fail(fmt.Errorf("cannot import name %q from %q", na[0], name), na[0])
+		}
+		r.Environment.Context.Set(na[1], v)
+	}
+	return nil
+}
+
+func fromParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	s := &fromStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
+	if args.End() {
+		return nil, args.Error("from needs a template name", p.Current())
+	}
+	expr, err := args.ParseExpression()
+	if err != nil {
+		return nil, err
+	}
+	s.file = expr
+	if args.MatchName("import") == nil {
+		return nil, args.Error(`expected "import"`, args.Current())
+	}
+	for !args.End() {
+		if tok := args.CurrentName("with", "without"); tok != nil && len(s.names) > 0 {
+			break
+		}
+		name := args.Match(tokens.Name)
+		if name == nil {
+			return nil, args.Error("expected a name to import", args.Current())
+		}
+		alias := name.Val
+		if args.MatchName("as") != nil {
+			a := args.Match(tokens.Name)
+			if a == nil {
+				return nil, args.Error("expected a name after \"as\"", args.Current())
+			}
+			alias = a.Val
+		}
+		s.names = append(s.names, [2]string{name.Val, alias})
+		if args.Match(tokens.Comma) == nil {
+			break
+		}
+	}
+	if len(s.names) == 0 {
+		return nil, args.Error("from needs at least one name to import", args.Current())
+	}
+	if s.with, err = withContext(args); err != nil {
+		return nil, err
+	}
+	if !args.End() {
+		return nil, args.Error("unexpected tokens in from-import", args.Current())
+	}
+	return s, nil
+}
+
+// {% include "x" [ignore missing] [with context|without context] %}
+type includeStmt struct {
+	basePos
+	current       string
+	file          nodes.Expression
+	ignoreMissing bool
+	without       bool
+}
+
+func (s *includeStmt) String() string { return fmt.Sprintf("include(line %d)", s.loc.Line) }
+
+func (s *includeStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	st := stateOf(r.Environment.Context)
+	name, err := evalName(r, st, s.current, s.file)
+	if err != nil {
+		return err
+	}
+	src, err := st.readFile(name)
+	if err != nil {
+		if s.ignoreMissing {
+			return nil
+		}
+		return st.fail(err, "")
+	}
+	ctx := r.Environment.Context.Inherit()
+	if s.without {
+		ctx = st.base.Inherit()
+	}
+	return st.renderInto(name, src, ctx, r.Output)
+}
+
+func includeParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	s := &includeStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
+	if args.End() {
+		return nil, args.Error("include needs a template name", p.Current())
+	}
+	expr, err := args.ParseExpression()
+	if err != nil {
+		return nil, err
+	}
+	s.file = expr
+	if args.MatchName("ignore") != nil {
+		if args.MatchName("missing") == nil {
+			return nil, args.Error(`expected "missing"`, args.Current())
+		}
+		s.ignoreMissing = true
+	}
+	if tok := args.MatchName("with", "without"); tok != nil {
+		if args.MatchName("context") == nil {
+			return nil, args.Error(`expected "context"`, args.Current())
+		}
+		s.without = tok.Val == "without"
+	}
+	if !args.End() {
+		return nil, args.Error("unexpected tokens in include", args.Current())
+	}
+	return s, nil
+}
+
+// parseData decodes YAML (with Salt's scalar rules), JSON or text into
+// template values.
+func parseData(kind, text string) (any, error) {
+	switch kind {
+	case "text":
+		return text, nil
+	case "json":
+		var v any
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("load_json: %w", err)
+		}
+		return toJinja(fromJSON(v)), nil
+	default:
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+			return nil, fmt.Errorf("load_yaml: %w", err)
+		}
+		v, err := Decode(&doc)
+		if err != nil {
+			return nil, fmt.Errorf("load_yaml: %w", err)
+		}
+		return toJinja(v), nil
+	}
+}
+
+func fromJSON(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return int(i)
+		}
+		f, _ := t.Float64()
+		return f
+	case []any:
+		for i, e := range t {
+			t[i] = fromJSON(e)
+		}
+		return t
+	case map[string]any:
+		for k, e := range t {
+			t[k] = fromJSON(e)
+		}
+		return t
+	}
+	return v
+}
+
+// {% import_yaml "x/defaults.yaml" as d [with context] %}: the file is
+// rendered as a template first, as Salt does, then loaded.
+type importDataStmt struct {
+	basePos
+	kind    string
+	current string
+	file    nodes.Expression
+	as      string
+	with    bool
+}
+
+func (s *importDataStmt) String() string {
+	return fmt.Sprintf("import_%s(line %d)", s.kind, s.loc.Line)
+}
+
+func (s *importDataStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	st := stateOf(r.Environment.Context)
+	name, err := evalName(r, st, s.current, s.file)
+	if err != nil {
+		return err
+	}
+	text, err := st.renderFile(name, importCtx(r, st, s.with))
+	if err != nil {
+		return err
+	}
+	v, err := parseData(s.kind, text)
+	if err != nil {
+		return st.fail(fmt.Errorf("%s: %w", name, err), "")
+	}
+	r.Environment.Context.Set(s.as, v)
+	return nil
+}
+
+func importDataParser(kind string) parser.ControlStructureParser {
+	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		s := &importDataStmt{basePos: basePos{position(args, p)}, kind: kind, current: currentName(p)}
+		if args.End() {
+			return nil, args.Error("import_"+kind+" needs a file name", p.Current())
+		}
+		expr, err := args.ParseExpression()
+		if err != nil {
+			return nil, err
+		}
+		s.file = expr
+		if args.MatchName("as") == nil {
+			return nil, args.Error(`expected "as"`, args.Current())
+		}
+		alias := args.Match(tokens.Name)
+		if alias == nil {
+			return nil, args.Error("expected a name after \"as\"", args.Current())
+		}
+		s.as = alias.Val
+		if s.with, err = withContext(args); err != nil {
+			return nil, err
+		}
+		if !args.End() {
+			return nil, args.Error("unexpected tokens in import_"+kind, args.Current())
+		}
+		return s, nil
+	}
+}
+
+// {% load_yaml as v %}...{% endload %}
+type loadDataStmt struct {
+	basePos
+	kind string
+	as   string
+	body *nodes.Wrapper
+}
+
+func (s *loadDataStmt) String() string { return fmt.Sprintf("load_%s(line %d)", s.kind, s.loc.Line) }
+
+func (s *loadDataStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	st := stateOf(r.Environment.Context)
+	var buf strings.Builder
+	sub := r.Inherit()
+	sub.Output = &buf
+	if err := sub.ExecuteWrapper(s.body); err != nil {
+		return err
+	}
+	v, err := parseData(s.kind, buf.String())
+	if err != nil {
+		return st.fail(err, "load_"+s.kind)
+	}
+	r.Environment.Context.Set(s.as, v)
+	return nil
+}
+
+func loadDataParser(kind string) parser.ControlStructureParser {
+	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		s := &loadDataStmt{basePos: basePos{position(args, p)}, kind: kind}
+		if args.MatchName("as") == nil {
+			return nil, args.Error(`expected "as"`, args.Current())
+		}
+		alias := args.Match(tokens.Name)
+		if alias == nil {
+			return nil, args.Error("expected a name after \"as\"", args.Current())
+		}
+		s.as = alias.Val
+		if !args.End() {
+			return nil, args.Error("unexpected tokens in load_"+kind, args.Current())
+		}
+		body, end, err := p.WrapUntil("endload")
+		if err != nil {
+			return nil, err
+		}
+		if !end.End() {
+			return nil, end.Error("endload takes no arguments", end.Current())
+		}
+		s.body = body
+		return s, nil
+	}
+}
+
+// setStmt wraps gonja's set so a variable assigned a dict or list literal
+// holds a live, mutable dict or list (see values.go).
+type setStmt struct {
+	inner exec.ControlStructure
+	name  string
+}
+
+func (s *setStmt) Position() *tokens.Token { return s.inner.Position() }
+func (s *setStmt) String() string          { return s.inner.String() }
+
+func (s *setStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
+	if err := s.inner.Execute(r, tag); err != nil {
+		return err
+	}
+	if s.name != "" {
+		if v, ok := r.Environment.Context.Get(s.name); ok {
+			switch v.(type) {
+			case *exec.Dict, exec.ValuesList, []any, *exec.Value:
+				r.Environment.Context.Set(s.name, toJinja(v))
+			}
+		}
+	}
+	return nil
+}
+
+func wrapSet(orig parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		name := ""
+		if t := args.Current(); t != nil && t.Type == tokens.Name {
+			if nx := args.Stream().Peek(); nx == nil || nx.Type == tokens.Assign || nx.Type == tokens.EOF {
+				name = t.Val
+			}
+		}
+		cs, err := orig(p, args)
+		if err != nil {
+			return nil, err
+		}
+		ecs, ok := cs.(exec.ControlStructure)
+		if !ok {
+			return nil, errors.New("set: unexpected statement type")
+		}
+		return &setStmt{inner: ecs, name: name}, nil
+	}
+}
+
+// macroStmt wraps gonja's macro so runaway recursion ends in an error
+// instead of exhausting the stack.
+type macroStmt struct {
+	inner exec.ControlStructure
+	name  string
+}
+
+func (s *macroStmt) Position() *tokens.Token { return s.inner.Position() }
+func (s *macroStmt) String() string          { return s.inner.String() }
+
+func (s *macroStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
+	if err := s.inner.Execute(r, tag); err != nil {
+		return err
+	}
+	st := stateOf(r.Environment.Context)
+	v, ok := r.Environment.Context.Get(s.name)
+	if !ok || st == nil {
+		return nil
+	}
+	m, ok := v.(exec.Macro)
+	if !ok {
+		return nil
+	}
+	name := s.name
+	r.Environment.Context.Set(s.name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
+		st.depth++
+		defer func() { st.depth-- }()
+		if st.depth > maxDepth {
+			return exec.AsValue(st.fail(fmt.Errorf("macro %q nested more than %d deep", name, maxDepth), name))
+		}
+		return m(params)
+	}))
+	return nil
+}
+
+func wrapMacro(orig parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		name := ""
+		if t := args.Current(); t != nil && t.Type == tokens.Name {
+			name = t.Val
+		}
+		cs, err := orig(p, args)
+		if err != nil {
+			return nil, err
+		}
+		ecs, ok := cs.(exec.ControlStructure)
+		if !ok {
+			return nil, errors.New("macro: unexpected statement type")
+		}
+		return &macroStmt{inner: ecs, name: name}, nil
+	}
+}
