@@ -4,6 +4,8 @@ package states
 // file, so the whole standard set is visible in one place.
 var builtins = []func() *Module{
 	File,
+	Pkg,
+	Service,
 }
 
 // Builtin returns a registry holding every built-in state module.
