@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -230,6 +231,37 @@ func saltFilters() map[string]exec.FilterFunction {
 			return exec.AsValue(path.Dir(in.String()))
 		},
 		// Jinja's own, where gonja's differ.
+		"dictsort": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			m, ok := toJinja(in.Interface()).(map[string]any)
+			if !ok {
+				return errValue(e, fmt.Errorf("dictsort expects a dict, not %s", in.String()))
+			}
+			cs := argOr(va, 0, "case_sensitive", false).IsTrue()
+			byValue := argOr(va, 1, "by", "key").String() == "value"
+			rev := argOr(va, 2, "reverse", false).IsTrue()
+			keys := sortedKeys(m)
+			sortKey := func(k string) any {
+				var v any = k
+				if byValue {
+					v = m[k]
+				}
+				if s, ok := v.(string); ok && !cs {
+					return strings.ToLower(s)
+				}
+				return v
+			}
+			sort.SliceStable(keys, func(i, j int) bool {
+				if rev {
+					return lessValue(sortKey(keys[j]), sortKey(keys[i]))
+				}
+				return lessValue(sortKey(keys[i]), sortKey(keys[j]))
+			})
+			out := make([]any, len(keys))
+			for i, k := range keys {
+				out[i] = listPtr([]any{k, m[k]})
+			}
+			return exec.AsValue(listPtr(out))
+		},
 		"list": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			if in.IsString() {
 				var out []any

@@ -7,7 +7,6 @@ import (
 	"io"
 	"path"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
 
 	"github.com/brine-cm/brine/pkg/execmod"
@@ -52,13 +52,28 @@ func environment() (*exec.Environment, *config.Config) {
 		baseCfg = cfg
 
 		filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters)
+		for name, fn := range pymodFilters() {
+			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
+		}
 		for name, fn := range saltFilters() {
 			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
 		}
 		tests := exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests)
 		tests.Update(exec.NewTestSet(saltTests()))
-		cs := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures)
-		cs.Update(exec.NewControlStructureSet(saltControlStructures()))
+		all := map[string]parser.ControlStructureParser{}
+		for _, name := range []string{"autoescape", "block", "extends", "filter", "for", "if", "raw",
+			"with", "do", "break", "continue", "trans", "call"} {
+			if p, ok := builtins.ControlStructures.Get(name); ok {
+				all[name] = p
+			}
+		}
+		for name, p := range saltControlStructures() {
+			all[name] = p
+		}
+		for name, p := range all {
+			all[name] = positioned(p)
+		}
+		cs := exec.NewControlStructureSet(all)
 		globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
 		globals.Update(exec.NewContext(saltGlobals()))
 		baseEnv = &exec.Environment{
@@ -70,6 +85,30 @@ func environment() (*exec.Environment, *config.Config) {
 		}
 	})
 	return baseEnv, baseCfg
+}
+
+// positioned makes a statement's parse errors carry the statement's
+// line: gonja reports an error without position when the statement's
+// arguments end early ("{% if %}").
+func positioned(inner parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		loc := args.Current()
+		if loc == nil || loc.Line < 1 {
+			loc = p.Current()
+		}
+		cs, err := inner(p, args)
+		if err != nil {
+			var se *parser.SyntaxError
+			if !errors.As(err, &se) || se.Line < 1 {
+				line := 0
+				if loc != nil {
+					line = loc.Line
+				}
+				return nil, &parser.SyntaxError{Message: err.Error(), Line: line}
+			}
+		}
+		return cs, err
+	}
 }
 
 // renderState is everything one render shares across its templates,
@@ -87,6 +126,8 @@ type renderState struct {
 	needle string
 	// inner is an error already positioned in another file (an import).
 	inner *Error
+
+	lastMod any // see pymod.go
 }
 
 func (st *renderState) fail(err error, needle string) error {
@@ -186,6 +227,7 @@ func (st *renderState) parse(name string, src []byte) (tpl *exec.Template, err e
 	if err != nil {
 		return nil, syntaxError(name, string(src), err)
 	}
+	rewriteModulo(tpl.Root())
 	return tpl, nil
 }
 
@@ -199,7 +241,7 @@ func (st *renderState) execute(name string, src []byte, tpl *exec.Template, ctx 
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			st.fail(fmt.Errorf("template engine failure: %v\n%s", r, debug.Stack()), "")
+			st.fail(fmt.Errorf("template engine failure: %v", r), "")
 			err = fmt.Errorf("template engine failure: %v", r)
 		}
 	}()
@@ -263,22 +305,43 @@ func (st *renderState) position(name, src string, err error) *Error {
 		line = 1
 	}
 	text := lineOf(src, line)
+	cause, needle := st.cause, st.needle
+	if cause == nil {
+		cause, needle = st.explain(err)
+	}
 	col := 0
-	if st.needle != "" {
-		col = strings.Index(text, st.needle) + 1
+	if needle != "" {
+		col = strings.Index(text, needle) + 1
 	}
 	if col <= 0 {
 		col = firstTag(text)
-	}
-	cause := st.cause
-	if cause == nil {
-		cause = cleanGonja(err)
 	}
 	return &Error{File: name, Line: line, Col: col, Text: text, Err: cause}
 }
 
 // cleanGonja drops gonja's "unable to execute template:" style prefixes
 // that say nothing to an SLS author, keeping the innermost message.
+var (
+	reEvalExpr = regexp.MustCompile(`Unable to evaluate ([^:]+): Can't use (?:Getitem|getattr) on None`)
+	reNotFound = regexp.MustCompile(`(filter|test) '([^']+)' not found`)
+)
+
+func (st *renderState) explain(err error) (error, string) {
+	msg := err.Error()
+	if ms := reEvalExpr.FindAllStringSubmatch(msg, -1); len(ms) > 0 {
+		expr := strings.TrimSpace(ms[len(ms)-1][1])
+		obj, attr := expr, ""
+		if i := strings.LastIndexAny(expr, ".["); i > 0 {
+			obj, attr = expr[:i], strings.Trim(expr[i:], ".[]'\"")
+		}
+		return &jinjaError{msg: fmt.Sprintf("%q is undefined (looking up %q in %s)", obj, attr, expr), full: err}, expr
+	}
+	if m := reNotFound.FindStringSubmatch(msg); m != nil {
+		return &jinjaError{msg: fmt.Sprintf("no %s named %q", m[1], m[2]), full: err}, m[2]
+	}
+	return cleanGonja(err), ""
+}
+
 func cleanGonja(err error) error {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "Unable to") {
@@ -314,11 +377,12 @@ func syntaxError(name, src string, err error) *Error {
 		if line < 1 {
 			line = 1
 		}
+		text := lineOf(src, line)
 		col := se.Column
 		if col < 1 {
-			col = 1
+			col = firstTag(text)
 		}
-		return &Error{File: name, Line: line, Col: col, Text: lineOf(src, line),
+		return &Error{File: name, Line: line, Col: col, Text: text,
 			Err: fmt.Errorf("jinja syntax error: %s", se.Message)}
 	}
 	msg := err.Error()

@@ -1,0 +1,262 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/tokens"
+)
+
+// gonja evaluates `a % b` as integer modulo only (and panics on zero),
+// while formulas write Python's '%s-%s' % (a, b). After parsing, every
+// modulo node is rewritten in place into
+//
+//	(a | __pymod(b)) or (none | __pymod_last)
+//
+// The first filter implements Python's % for strings and numbers; when its
+// result is falsy (0, "") `or` evaluates the second filter, which returns
+// that same stashed result, so the expression's value is exactly a % b and
+// each operand is evaluated once.
+
+const (
+	pymodFilter     = "__pymod"
+	pymodLastFilter = "__pymod_last"
+)
+
+var (
+	typeBinary = reflect.TypeFor[*nodes.BinaryExpression]()
+	typeToken  = reflect.TypeFor[*tokens.Token]()
+)
+
+// rewriteModulo finds every modulo expression reachable from root.
+func rewriteModulo(root *nodes.Template) {
+	seen := map[uintptr]bool{}
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if depth > 10000 {
+			return
+		}
+		switch v.Kind() {
+		case reflect.Pointer:
+			if v.IsNil() || v.Type() == typeToken {
+				return
+			}
+			p := v.Pointer()
+			if seen[p] {
+				return
+			}
+			seen[p] = true
+			if v.Type() == typeBinary {
+				be := (*nodes.BinaryExpression)(v.UnsafePointer())
+				walk(v.Elem(), depth+1)
+				rewriteOne(be)
+				return
+			}
+			walk(v.Elem(), depth+1)
+		case reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem(), depth+1)
+			}
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				walk(v.Field(i), depth+1)
+			}
+		case reflect.Slice, reflect.Array:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), depth+1)
+			}
+		case reflect.Map:
+			iter := v.MapRange()
+			for iter.Next() {
+				walk(iter.Value(), depth+1)
+			}
+		}
+	}
+	walk(reflect.ValueOf(root), 0)
+}
+
+func rewriteOne(be *nodes.BinaryExpression) {
+	if be.Operator == nil || be.Operator.Token == nil || be.Operator.Token.Type != tokens.Modulo || be.Left == nil || be.Right == nil {
+		return
+	}
+	op := be.Operator.Token
+	loc := *op
+	be.Left = &nodes.FilteredExpression{
+		Expression: be.Left,
+		Filters:    []*nodes.FilterCall{{Token: &loc, Name: pymodFilter, Args: []nodes.Expression{be.Right}}},
+	}
+	be.Right = &nodes.FilteredExpression{
+		Expression: &nodes.None{Location: &loc},
+		Filters:    []*nodes.FilterCall{{Token: &loc, Name: pymodLastFilter}},
+	}
+	orTok := loc
+	orTok.Type = tokens.Or
+	orTok.Val = "or"
+	be.Operator = &nodes.BinOperator{Token: &orTok}
+}
+
+func pymodFilters() map[string]exec.FilterFunction {
+	return map[string]exec.FilterFunction{
+		pymodFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			var right *exec.Value
+			if len(va.Args) > 0 {
+				right = va.Args[0]
+			} else {
+				right = exec.AsValue(nil)
+			}
+			out, err := pyMod(in, right)
+			if err != nil {
+				return errValue(e, err)
+			}
+			if st := stateOf(e.Environment.Context); st != nil {
+				st.lastMod = out
+			}
+			return exec.AsValue(out)
+		},
+		pymodLastFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			if st := stateOf(e.Environment.Context); st != nil {
+				return exec.AsValue(st.lastMod)
+			}
+			return exec.AsValue(nil)
+		},
+	}
+}
+
+func pyMod(l, r *exec.Value) (any, error) {
+	if l.IsString() {
+		return pyFormat(l.String(), r)
+	}
+	if l.IsInteger() && r.IsInteger() {
+		a, b := l.Integer(), r.Integer()
+		if b == 0 {
+			return nil, errors.New("integer division or modulo by zero")
+		}
+		m := a % b
+		if m != 0 && (m < 0) != (b < 0) {
+			m += b
+		}
+		return m, nil
+	}
+	if l.IsNumber() && r.IsNumber() {
+		a, b := l.Float(), r.Float()
+		if b == 0 {
+			return nil, errors.New("float modulo by zero")
+		}
+		m := math.Mod(a, b)
+		if m != 0 && (m < 0) != (b < 0) {
+			m += b
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unsupported operand types for %%: %q and %q", l.String(), r.String())
+}
+
+// pyFormat implements Python's printf-style string formatting.
+func pyFormat(format string, arg *exec.Value) (string, error) {
+	var args []any
+	var named map[string]any
+	switch t := toJinja(arg.Interface()).(type) {
+	case *[]any:
+		args = *t
+	case map[string]any:
+		named = t
+		args = []any{t}
+	default:
+		args = []any{t}
+	}
+	var b strings.Builder
+	next := 0
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(format) {
+			return "", errors.New("incomplete format")
+		}
+		var val any
+		haveVal := false
+		if format[i] == '(' {
+			end := strings.IndexByte(format[i:], ')')
+			if end < 0 || named == nil {
+				return "", errors.New("format requires a mapping")
+			}
+			key := format[i+1 : i+end]
+			v, ok := named[key]
+			if !ok {
+				return "", fmt.Errorf("KeyError: %q", key)
+			}
+			val, haveVal = v, true
+			i += end + 1
+		}
+		start := i
+		for i < len(format) && strings.IndexByte("-+ #0123456789.", format[i]) >= 0 {
+			i++
+		}
+		if i >= len(format) {
+			return "", errors.New("incomplete format")
+		}
+		spec := format[start:i]
+		verb := format[i]
+		if verb == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		if !haveVal {
+			if next >= len(args) {
+				return "", errors.New("not enough arguments for format string")
+			}
+			val = args[next]
+			next++
+		}
+		v := exec.ToValue(val)
+		switch verb {
+		case 's', 'r', 'a':
+			s := v.String()
+			if verb == 'r' && v.IsString() {
+				s = "'" + s + "'"
+			}
+			b.WriteString(fmt.Sprintf("%"+spec+"s", s))
+		case 'd', 'i', 'u':
+			if !v.IsNumber() {
+				return "", fmt.Errorf("%%%c format: a number is required, not %q", verb, v.String())
+			}
+			b.WriteString(fmt.Sprintf("%"+spec+"d", int(v.Float())))
+		case 'f', 'F', 'e', 'E', 'g', 'G':
+			if !v.IsNumber() {
+				return "", fmt.Errorf("%%%c format: a number is required, not %q", verb, v.String())
+			}
+			if verb == 'f' || verb == 'F' {
+				if !strings.Contains(spec, ".") {
+					spec += ".6"
+				}
+			}
+			b.WriteString(fmt.Sprintf("%"+spec+string(verb), v.Float()))
+		case 'x', 'X', 'o':
+			if !v.IsInteger() {
+				return "", fmt.Errorf("%%%c format: an integer is required, not %q", verb, v.String())
+			}
+			b.WriteString(fmt.Sprintf("%"+spec+string(verb), v.Integer()))
+		case 'c':
+			if v.IsInteger() {
+				b.WriteRune(rune(v.Integer()))
+			} else {
+				b.WriteString(v.String())
+			}
+		default:
+			return "", fmt.Errorf("unsupported format character %q", strconv.QuoteRune(rune(verb)))
+		}
+	}
+	if named == nil && next < len(args) {
+		return "", errors.New("not all arguments converted during string formatting")
+	}
+	return b.String(), nil
+}
