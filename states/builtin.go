@@ -4,6 +4,7 @@ package states
 // file, so the whole standard set is visible in one place.
 var builtins = []func() *Module{
 	File,
+	Cmd,
 	Pkg,
 	Service,
 }

@@ -1,0 +1,141 @@
+package states
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/execmod"
+)
+
+// cmdTestEnv is a file environment whose registry has cmd.run_all: the
+// built-in one when present, else a minimal real implementation (sh -c,
+// cwd, env, timeout) so these tests run before that module exists.
+func cmdTestEnv(t *testing.T) *fileEnv {
+	t.Helper()
+	e := newFileEnv(t)
+	if _, ok := e.ec.Registry.Lookup("cmd.run_all"); !ok {
+		e.ec.Registry.Register("cmd.run_all", "test runner", func(c *execmod.Context, args []any, kw map[string]any) (any, error) {
+			cmdline, _ := kw["cmd"].(string)
+			ctx := c.Context()
+			if to, ok := kw["timeout"].(float64); ok && to > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Duration(to*float64(time.Second)))
+				defer cancel()
+			}
+			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
+			if cwd, ok := kw["cwd"].(string); ok {
+				cmd.Dir = cwd
+			}
+			cmd.Env = os.Environ()
+			if env, ok := kw["env"].(map[string]any); ok {
+				for k, v := range env {
+					cmd.Env = append(cmd.Env, k+"="+v.(string))
+				}
+			}
+			var so, se bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &so, &se
+			err := cmd.Run()
+			rc := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				rc = ee.ExitCode()
+			} else if err != nil {
+				return nil, err
+			}
+			pid := 0
+			if cmd.Process != nil {
+				pid = cmd.Process.Pid
+			}
+			return map[string]any{"pid": pid, "retcode": rc,
+				"stdout": strings.TrimRight(so.String(), "\n"), "stderr": strings.TrimRight(se.String(), "\n")}, nil
+		})
+	}
+	return e
+}
+
+func TestCmdRun(t *testing.T) {
+	e := cmdTestEnv(t)
+	marker := filepath.Join(e.dir, "ran")
+	cmd := "echo hi; echo $GREETING >> " + marker
+	args := func() map[string]any { return map[string]any{"env": []any{map[string]any{"GREETING": "hello"}}, "cwd": e.dir} }
+
+	r := e.run(cmdRun, cmd, true, args())
+	expect(t, "test", r, nil, `Command "`+cmd+`" would have been executed`, 1)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("test mode ran the command")
+	}
+	r = e.run(cmdRun, cmd, false, args())
+	expect(t, "run", r, yes, `Command "`+cmd+`" run`, 4)
+	if r.Changes["stdout"] != "hi" || r.Changes["retcode"] != 0 {
+		t.Fatalf("changes %v", r.Changes)
+	}
+	if readFile(t, marker) != "hello\n" {
+		t.Fatal(readFile(t, marker))
+	}
+	if e.audit.acts[len(e.audit.acts)-1] != "cmd.run" {
+		t.Fatalf("audit %v", e.audit.acts)
+	}
+
+	expect(t, "fail", e.run(cmdRun, "exit 3", false, nil), no, `Command "exit 3" run`, 4)
+	expect(t, "success_retcodes", e.run(cmdRun, "exit 3", false, map[string]any{"success_retcodes": []any{3}}), yes, "run", 4)
+	expect(t, "bad cwd", e.run(cmdRun, "true", false, map[string]any{"cwd": "/nonexistent/dir"}), no, `Desired working directory "/nonexistent/dir" is not available`, 0)
+	expect(t, "bad env", e.run(cmdRun, "true", false, map[string]any{"env": "A=1"}), no, "Invalidly-formatted 'env' parameter", 0)
+	expect(t, "bad timeout", e.run(cmdRun, "true", false, map[string]any{"timeout": "soon"}), no, `cmd.run: argument "timeout"`, 0)
+	expect(t, "bad retcodes", e.run(cmdRun, "true", false, map[string]any{"success_retcodes": []any{"x"}}), no, `cmd.run: argument "success_retcodes"`, 0)
+}
+
+func TestCmdStateful(t *testing.T) {
+	e := cmdTestEnv(t)
+	r := e.run(cmdRun, `echo working; echo 'changed=yes comment="did it"'`, false, map[string]any{"stateful": true})
+	expect(t, "kv changed", r, yes, "", -1)
+	if r.Comment != "did it" || r.Changes["stdout"] != "working" || r.Changes["changed"] != "yes" {
+		t.Fatalf("result %q %v", r.Comment, r.Changes)
+	}
+	r = e.run(cmdRun, `echo 'changed=no comment="nothing"'`, false, map[string]any{"stateful": true})
+	expect(t, "kv unchanged", r, yes, "nothing", 0)
+	r = e.run(cmdRun, `echo '{"changed": true, "comment": "json", "extra": 1}'`, false, map[string]any{"stateful": true})
+	expect(t, "json", r, yes, "json", -1)
+	if r.Changes["stdout"] != "" || r.Changes["extra"] != float64(1) {
+		t.Fatalf("changes %v", r.Changes)
+	}
+	r = e.run(cmdRun, `echo 'not a = valid = line'`, false, map[string]any{"stateful": true})
+	expect(t, "unparsable", r, no, "Failed parsing script output!", -1)
+	r = e.run(cmdRun, `echo unused`, true, map[string]any{"stateful": []any{map[string]any{"test_name": `echo 'changed=yes comment="would"'`}}})
+	expect(t, "test_name", r, nil, "would", -1)
+}
+
+func TestCmdWaitScriptModWatch(t *testing.T) {
+	e := cmdTestEnv(t)
+	marker := filepath.Join(e.dir, "waited")
+	cmd := "touch " + marker
+	expect(t, "wait", e.run(cmdWait, cmd, false, nil), yes, "", 0)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("cmd.wait ran without a watch")
+	}
+	r := cmdModWatch(&Request{Exec: e.ec, Name: cmd, Args: map[string]any{"sfun": "wait"}, Watch: true})
+	expect(t, "mod_watch", r, yes, `Command "`+cmd+`" run`, 4)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("mod_watch did not run")
+	}
+	r = cmdModWatch(&Request{Exec: e.ec, Name: cmd, Args: map[string]any{"sfun": "bogus"}, Watch: true})
+	expect(t, "mod_watch bad sfun", r, no, "does not work with the watch requisite", 0)
+
+	e.root("scripts/hello.sh", "#!/bin/sh\necho \"hello $1 from {{ who }}\"\n")
+	args := func() map[string]any {
+		return map[string]any{"source": "salt://scripts/hello.sh", "args": "world"}
+	}
+	expect(t, "script test", e.run(cmdScript, "hello", true, args()), nil, "Command 'hello' would have been executed", 1)
+	r = e.run(cmdScript, "hello", false, args())
+	expect(t, "script", r, yes, "Command 'hello' run", 4)
+	if r.Changes["stdout"] != "hello world from {{ who }}" {
+		t.Fatalf("stdout %q", r.Changes["stdout"])
+	}
+	expect(t, "script missing", e.run(cmdScript, "x", false, map[string]any{"source": "salt://nope.sh"}), no, "Unable to cache script salt://nope.sh from saltenv 'base'", 0)
+}
