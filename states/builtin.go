@@ -7,6 +7,7 @@ var builtins = []func() *Module{
 	Cmd,
 	Pkg,
 	Service,
+	Test,
 }
 
 // Builtin returns a registry holding every built-in state module.

@@ -1,0 +1,659 @@
+// Package engine runs compiled low chunks with Salt's semantics: order,
+// every requisite (require, watch, onchanges, onfail, prereq, listen and
+// their _any/_all forms), onlyif/unless/creates, retry, parallel,
+// failhard and test mode, returning results in Salt's shape so that
+// tools written against `salt-call --out json` keep working.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/proto"
+	"github.com/brine-cm/brine/states"
+	"github.com/brine-cm/brine/states/compile"
+)
+
+// Options configures one run.
+type Options struct {
+	States   *states.Registry
+	Exec     *execmod.Context
+	Failhard bool
+	Log      *slog.Logger
+}
+
+// Errors are the requisite problems (missing target, cycle, malformed
+// reference) that stop a run before any state executes, each a Salt
+// message prefixed with the state's file:line:col.
+type Errors struct {
+	List []string
+}
+
+// Error joins the messages one per line.
+func (e *Errors) Error() string { return strings.Join(e.List, "\n") }
+
+// node is one chunk with its resolved requisites.
+type node struct {
+	c     states.Chunk
+	tag   string
+	reqs  map[string][]*node // requisite type -> targets, in declaration order
+	list  []*node            // listen targets
+	deps  []*node            // what must finish before this runs
+	mod   *states.Module
+	fun   states.Func
+	visit int // 0 new, 1 active, 2 done
+	done  chan struct{}
+}
+
+// result is a state's outcome plus the engine-only facts requisites need.
+type result struct {
+	r         proto.StateResult
+	ran       bool // Salt's __state_ran__: false when skipped by onchanges/onfail or a failed requisite
+	skipWatch bool
+}
+
+type runner struct {
+	ctx     context.Context
+	opts    Options
+	log     *slog.Logger
+	nodes   []*node
+	mu      sync.Mutex
+	results map[string]*result
+	pre     map[string]*result
+	runNum  int
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// Run orders and runs the chunks with every requisite; it returns results
+// keyed by proto.StateKey. A requisite error (missing target, cycle, ...)
+// returns *Errors with Salt's messages and runs nothing.
+func Run(ctx context.Context, chunks []states.Chunk, opts Options) (map[string]proto.StateResult, error) {
+	if opts.States == nil {
+		return nil, fmt.Errorf("engine: no state registry")
+	}
+	if opts.Exec == nil {
+		opts.Exec = &execmod.Context{}
+	}
+	if ctx == nil {
+		ctx = opts.Exec.Context()
+	}
+	r := &runner{
+		ctx: ctx, opts: opts, log: opts.Log,
+		results: map[string]*result{}, pre: map[string]*result{},
+	}
+	if r.log == nil {
+		r.log = opts.Exec.Logger()
+	}
+	sorted := make([]states.Chunk, len(chunks))
+	for i, c := range chunks {
+		c.Args = cloneArgs(c.Args)
+		sorted[i] = c
+	}
+	compile.SortChunks(sorted)
+	if err := r.build(sorted); err != nil {
+		return nil, err
+	}
+	for _, n := range r.nodes {
+		if r.stopped || ctx.Err() != nil {
+			break
+		}
+		r.walk(n)
+	}
+	r.wg.Wait()
+	r.listen()
+	out := make(map[string]proto.StateResult, len(r.results))
+	for k, v := range r.results {
+		out[k] = v.r
+	}
+	return out, nil
+}
+
+func cloneArgs(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func tagOf(c *states.Chunk) string { return proto.StateKey(c.State, c.ID, c.Name, c.Fun) }
+
+// reqTypes are the requisites evaluated before a state runs, in Salt's order.
+var reqTypes = compile.Requisites
+
+// build resolves every requisite target and checks for cycles.
+func (r *runner) build(chunks []states.Chunk) error {
+	var errs []string
+	seen := map[string]bool{}
+	for i := range chunks {
+		c := chunks[i]
+		n := &node{c: c, tag: tagOf(&c), reqs: map[string][]*node{}, done: make(chan struct{})}
+		if seen[n.tag] {
+			continue
+		}
+		seen[n.tag] = true
+		n.mod, n.fun, _ = r.opts.States.Lookup(c.State, c.Fun)
+		if n.mod == nil {
+			n.mod, _ = r.opts.States.Module(c.State)
+		}
+		r.nodes = append(r.nodes, n)
+	}
+	for _, n := range r.nodes {
+		lost := map[string][]string{}
+		var lostOrder []string
+		for _, t := range append(append([]string{}, reqTypes...), "listen") {
+			raw, ok := n.c.Args[t]
+			if !ok || raw == nil {
+				continue
+			}
+			list, ok := raw.([]any)
+			if !ok {
+				errs = append(errs, fmt.Sprintf("%s: The %s statement in state '%s' in SLS '%s' needs to be formed as a list", n.c.Pos, t, n.c.ID, n.c.SLS))
+				continue
+			}
+			kind := t
+			if n.mod == nil || n.mod.ModWatch == nil {
+				// Without mod_watch a watch is a require (Salt does the same).
+				switch t {
+				case "watch":
+					kind = "require"
+				case "watch_any":
+					kind = "require_any"
+				}
+			}
+			for _, item := range list {
+				key, val, ok := parseRef(item)
+				if !ok {
+					errs = append(errs, fmt.Sprintf("%s: Requisite [%s: %s] in state [%s] in SLS [%s] must have a string as the value", n.c.Pos, t, key, n.c.Name, n.c.SLS))
+					continue
+				}
+				if val == "" {
+					continue
+				}
+				targets := r.match(key, val)
+				if len(targets) == 0 {
+					if len(lost[t]) == 0 {
+						lostOrder = append(lostOrder, t)
+					}
+					lost[t] = append(lost[t], key+": "+val)
+					continue
+				}
+				if kind == "listen" {
+					n.list = append(n.list, targets...)
+				} else {
+					n.reqs[kind] = append(n.reqs[kind], targets...)
+				}
+			}
+		}
+		if len(lost) > 0 {
+			var b strings.Builder
+			b.WriteString("The following requisites were not found:\n")
+			for _, t := range lostOrder {
+				fmt.Fprintf(&b, "%s%s:\n", strings.Repeat(" ", 19), t)
+				for _, l := range lost[t] {
+					fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", 23), l)
+				}
+			}
+			errs = append(errs, fmt.Sprintf("%s: ID '%s' in SLS '%s': %s", n.c.Pos, n.c.ID, n.c.SLS, strings.TrimRight(b.String(), "\n")))
+		}
+	}
+	if len(errs) > 0 {
+		return &Errors{List: errs}
+	}
+	// Ordering edges: every requisite target runs first; a prereq's
+	// target is test-run before the state declaring the prereq, so the
+	// target's own requisites come first too, and the target itself waits
+	// for the prereq state (it fails when that fails).
+	for _, n := range r.nodes {
+		for _, t := range reqTypes {
+			for _, d := range n.reqs[t] {
+				if t == "prereq" {
+					continue
+				}
+				n.deps = appendUnique(n.deps, d)
+			}
+		}
+	}
+	for _, n := range r.nodes {
+		for _, t := range n.reqs["prereq"] {
+			for _, d := range t.deps {
+				if d != n {
+					n.deps = appendUnique(n.deps, d)
+				}
+			}
+			t.deps = appendUnique(t.deps, n)
+			t.reqs["prerequired"] = appendUnique(t.reqs["prerequired"], n)
+		}
+	}
+	if cyc := r.findCycle(); cyc != nil {
+		var parts []string
+		for _, c := range cyc {
+			parts = append(parts, fmt.Sprintf("SLS '%s' ID '%s'", c.c.SLS, c.c.ID))
+		}
+		return &Errors{List: []string{fmt.Sprintf("%s: Recursive requisite found: %s", cyc[0].c.Pos, strings.Join(parts, " -> "))}}
+	}
+	return nil
+}
+
+func appendUnique(l []*node, n *node) []*node {
+	for _, e := range l {
+		if e == n {
+			return l
+		}
+	}
+	return append(l, n)
+}
+
+// parseRef turns `- id`, `- module: id` or `- module.fun: id` into a key
+// (module, "id" or "sls") and a target.
+func parseRef(item any) (key, val string, ok bool) {
+	switch t := item.(type) {
+	case string:
+		return "id", t, true
+	case map[string]any:
+		for k, v := range t {
+			if i := strings.IndexByte(k, '.'); i >= 0 {
+				k = k[:i]
+			}
+			switch s := v.(type) {
+			case string:
+				return k, s, true
+			case nil:
+				return k, "", true
+			case int, int64, float64, bool:
+				return k, fmt.Sprint(s), true
+			default:
+				return k, "", false
+			}
+		}
+		return "", "", true
+	}
+	return fmt.Sprint(item), "", false
+}
+
+// match finds the chunks a requisite reference names: by SLS, or by ID
+// or name (wildcards allowed) with the module, or any module for "id".
+func (r *runner) match(key, val string) []*node {
+	var out []*node
+	for _, n := range r.nodes {
+		if key == "sls" {
+			if compile.Fnmatch(val, n.c.SLS) {
+				out = append(out, n)
+			}
+			continue
+		}
+		if key != "id" && key != n.c.State {
+			continue
+		}
+		if compile.Fnmatch(val, n.c.Name) || compile.Fnmatch(val, n.c.ID) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// findCycle returns the nodes of one dependency cycle, or nil.
+func (r *runner) findCycle() []*node {
+	state := map[*node]int{}
+	var stack []*node
+	var found []*node
+	var dfs func(n *node) bool
+	dfs = func(n *node) bool {
+		state[n] = 1
+		stack = append(stack, n)
+		for _, d := range n.deps {
+			switch state[d] {
+			case 1:
+				for i, s := range stack {
+					if s == d {
+						found = append(append([]*node{}, stack[i:]...), d)
+						return true
+					}
+				}
+			case 0:
+				if dfs(d) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = 2
+		return false
+	}
+	for _, n := range r.nodes {
+		if state[n] == 0 && dfs(n) {
+			return found
+		}
+	}
+	return nil
+}
+
+// walk runs n after its dependencies, depth first, as Salt's call_chunk.
+func (r *runner) walk(n *node) {
+	if n.visit != 0 || r.stopped {
+		return
+	}
+	n.visit = 1
+	for _, d := range n.deps {
+		r.walk(d)
+		if r.stopped {
+			return
+		}
+	}
+	if r.ctx.Err() != nil {
+		r.stopped = true
+		return
+	}
+	r.execute(n)
+	n.visit = 2
+	if r.failhard(n) {
+		r.stopped = true
+	}
+}
+
+func (r *runner) failhard(n *node) bool {
+	if r.opts.Exec.Test {
+		return false
+	}
+	fh := r.opts.Failhard
+	if v, ok := r.opts.Exec.Opts["failhard"].(bool); ok && v {
+		fh = true
+	}
+	if v, ok := n.c.Args["failhard"].(bool); ok {
+		fh = v
+	}
+	if !fh {
+		return false
+	}
+	r.mu.Lock()
+	res, ok := r.results[n.tag]
+	r.mu.Unlock()
+	return ok && res.r.Result != nil && !*res.r.Result
+}
+
+func (r *runner) get(tag string, pre bool) (*result, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pre {
+		res, ok := r.pre[tag]
+		return res, ok
+	}
+	res, ok := r.results[tag]
+	return res, ok
+}
+
+func (r *runner) nextRunNum() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.runNum
+	r.runNum++
+	return n
+}
+
+func (r *runner) store(n *node, res *result) {
+	r.mu.Lock()
+	r.results[n.tag] = res
+	r.mu.Unlock()
+}
+
+// skip records a state that did not run (requisite outcome).
+func (r *runner) skip(n *node, ok bool, comment string, ran bool) {
+	res := &result{ran: ran}
+	res.r = proto.StateResult{
+		ID: n.c.ID, Name: n.c.Name, Result: proto.BoolPtr(ok), Changes: map[string]any{},
+		Comment: comment, SLS: n.c.SLS, RunNum: r.nextRunNum(), StartTime: startTime(now()),
+	}
+	r.store(n, res)
+	close(n.done)
+}
+
+func waitDeps(n *node) {
+	for _, d := range n.deps {
+		<-d.done
+	}
+}
+
+// execute evaluates n's requisites and runs it accordingly.
+func (r *runner) execute(n *node) {
+	waitDeps(n)
+	for _, t := range n.reqs["prereq"] {
+		r.prereqTest(t)
+	}
+	status, failed := r.status(n)
+	switch status {
+	case "fail":
+		r.skip(n, false, "One or more requisite failed: "+strings.Join(failed, ", "), false)
+		return
+	case "onfail":
+		r.skip(n, true, "State was not run because onfail req did not change", false)
+		return
+	case "onchanges":
+		r.skip(n, true, "State was not run because none of the onchanges reqs changed", false)
+		return
+	case "pre":
+		r.skip(n, true, "No changes detected", true)
+		return
+	}
+	watch := status == "change"
+	runNum := r.nextRunNum()
+	if b, _ := n.c.Args["parallel"].(bool); b {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			res := r.call(n, n.c.Args, watch)
+			res.r.RunNum = runNum
+			r.store(n, res)
+			close(n.done)
+		}()
+		return
+	}
+	res := r.call(n, n.c.Args, watch)
+	res.r.RunNum = runNum
+	r.store(n, res)
+	close(n.done)
+}
+
+// prereqTest runs t in test mode (once) so that a state declaring
+// `prereq: t` knows whether t is about to change something.
+func (r *runner) prereqTest(t *node) {
+	if _, ok := r.get(t.tag, true); ok {
+		return
+	}
+	for _, d := range t.deps {
+		if t.reqs["prerequired"] != nil && containsNode(t.reqs["prerequired"], d) {
+			continue
+		}
+		<-d.done
+	}
+	status, _ := r.statusExcept(t, "prerequired")
+	res := &result{ran: true}
+	switch status {
+	case "fail":
+		res.r = proto.StateResult{Result: proto.BoolPtr(false), Changes: map[string]any{}, Comment: "One or more requisite failed"}
+	case "onfail", "onchanges", "pre":
+		res.r = proto.StateResult{Result: proto.BoolPtr(true), Changes: map[string]any{}}
+	default:
+		args := cloneArgs(t.c.Args)
+		args["test"] = true
+		res = r.call(t, args, false)
+		if status == "change" && len(res.r.Changes) == 0 {
+			res.r.Changes = map[string]any{"watch": "watch"}
+			res.r.Result = nil
+		}
+	}
+	r.mu.Lock()
+	r.pre[t.tag] = res
+	r.mu.Unlock()
+}
+
+func containsNode(l []*node, n *node) bool {
+	for _, e := range l {
+		if e == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) status(n *node) (string, []string) { return r.statusExcept(n, "") }
+
+// statusExcept is Salt's check_requisite: it folds the outcome of every
+// requisite target into one status (met, fail, change, onfail,
+// onchanges, pre) and names the failed targets.
+func (r *runner) statusExcept(n *node, except string) (string, []string) {
+	fun := map[string]bool{}
+	var failed []string
+	seenFailed := map[string]bool{}
+	types := append(append([]string{}, reqTypes...), "prerequired")
+	for _, t := range types {
+		targets := n.reqs[t]
+		if len(targets) == 0 || t == except {
+			continue
+		}
+		stats := map[string]bool{}
+		for _, tg := range targets {
+			res, ok := r.get(tg.tag, t == "prereq")
+			if !ok {
+				stats["unmet"] = true
+				continue
+			}
+			if res.r.Result != nil && !*res.r.Result {
+				key := tg.c.SLS + "." + tg.c.ID
+				if !seenFailed[key] {
+					seenFailed[key] = true
+					failed = append(failed, key)
+				}
+			}
+			isFalse := res.r.Result != nil && !*res.r.Result
+			if strings.HasPrefix(t, "onfail") {
+				// Only a state that ran and failed triggers onfail; one
+				// skipped because its own requisites failed does not.
+				if (res.r.Result != nil && *res.r.Result) || (isFalse && !res.ran) {
+					stats["onfail"] = true
+					continue
+				}
+			} else if isFalse {
+				if strings.HasPrefix(t, "onchanges") {
+					stats["onchanges"] = true
+					continue
+				}
+				stats["fail"] = true
+				continue
+			}
+			if strings.HasPrefix(t, "onchanges") {
+				if len(res.r.Changes) == 0 {
+					stats["onchanges"] = true
+				} else {
+					stats["onchangesmet"] = true
+				}
+				continue
+			}
+			if strings.HasPrefix(t, "watch") && len(res.r.Changes) > 0 {
+				stats["change"] = true
+				continue
+			}
+			if t == "prereq" {
+				if res.r.Result == nil {
+					stats["premet"] = true
+				} else {
+					stats["pre"] = true
+				}
+				continue
+			}
+			if res.ran {
+				stats["met"] = true
+			}
+		}
+		if strings.HasSuffix(t, "_any") || t == "onfail" {
+			if stats["met"] || stats["change"] {
+				delete(stats, "fail")
+			}
+			if stats["onchangesmet"] {
+				delete(stats, "onchanges")
+				delete(stats, "fail")
+			}
+			if stats["onfail"] && stats["met"] {
+				delete(stats, "onfail")
+			}
+		}
+		if strings.HasSuffix(t, "_all") && stats["onfail"] && stats["met"] {
+			delete(stats, "met")
+		}
+		for k := range stats {
+			fun[k] = true
+		}
+	}
+	switch {
+	case fun["unmet"]:
+		return "fail", failed
+	case fun["fail"]:
+		return "fail", failed
+	case fun["pre"]:
+		if fun["premet"] {
+			return "met", nil
+		}
+		return "pre", nil
+	case fun["onfail"] && !fun["onchangesmet"]:
+		return "onfail", nil
+	case fun["onchanges"] && !fun["onchangesmet"]:
+		return "onchanges", nil
+	case fun["change"]:
+		return "change", nil
+	case fun["onfail"]:
+		return "onfail", nil
+	}
+	return "met", nil
+}
+
+// listen runs, after every state, the mod_watch of each state whose
+// listen targets changed, as "listener_<id>" entries in listen order.
+func (r *runner) listen() {
+	var jobs []*node
+	queued := map[string]bool{}
+	for _, n := range r.nodes {
+		for _, t := range n.list {
+			res, ok := r.get(t.tag, false)
+			if !ok || len(res.r.Changes) == 0 {
+				continue
+			}
+			if queued[n.tag] {
+				continue
+			}
+			queued[n.tag] = true
+			jobs = append(jobs, n)
+		}
+	}
+	for _, n := range jobs {
+		if r.ctx.Err() != nil {
+			return
+		}
+		c := n.c
+		c.ID = "listener_" + n.c.ID
+		args := map[string]any{}
+		for k, v := range n.c.Args {
+			if compile.IsRequisite(k) {
+				continue
+			}
+			args[k] = v
+		}
+		args["sfun"] = n.c.Fun
+		ln := &node{c: c, mod: n.mod, done: make(chan struct{})}
+		ln.c.Fun = "mod_watch"
+		ln.c.Args = args
+		ln.tag = tagOf(&ln.c)
+		runNum := r.nextRunNum()
+		var res *result
+		if n.mod == nil || n.mod.ModWatch == nil {
+			res = r.finish(ln, states.Result{Result: proto.BoolPtr(false), Comment: fmt.Sprintf("State '%s.mod_watch' was not found in SLS '%s'\n", c.State, c.SLS)}, now(), nil)
+		} else {
+			res = r.invoke(ln, args, n.mod.ModWatch, true)
+		}
+		res.r.RunNum = runNum
+		r.store(ln, res)
+	}
+}
