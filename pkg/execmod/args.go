@@ -1,13 +1,13 @@
 package execmod
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Arguments reach a module function from three places: the operator's CLI
@@ -307,7 +307,7 @@ func Float(kwargs map[string]any, key string, def float64) (float64, error) {
 
 // StrList returns kwargs[key] as a list of strings; absent or nil gives
 // nil. A list of scalars, a single scalar (one element), a comma-separated
-// string ("a,b,c", as Salt's CLI passes lists) and a JSON list
+// string ("a,b,c", as Salt's CLI passes lists) and a YAML/JSON flow list
 // string ("[a, b]") are all accepted.
 func StrList(kwargs map[string]any, key string) ([]string, error) {
 	v, ok := kwargs[key]
@@ -390,7 +390,7 @@ func List(kwargs map[string]any, key string) ([]any, error) {
 
 // Map returns kwargs[key] as a map[string]any; absent or nil gives nil.
 // A map with non-string keys is converted (keys formatted as strings), and
-// a JSON-map string ("{a: 1}") is parsed, since that is how maps
+// a YAML/JSON flow-map string ("{a: 1}") is parsed, since that is how maps
 // arrive from the command line.
 func Map(kwargs map[string]any, key string) (map[string]any, error) {
 	v, ok := kwargs[key]
@@ -473,49 +473,90 @@ func plural(n int) string {
 	return "s"
 }
 
-// parseFlow decodes a JSON list or map given as a string on the command
-// line, keeping whole numbers as ints as a YAML decoder would.
+// parseFlow decodes a YAML/JSON flow list or map given as a string on
+// the command line ("[a, b]", "{a: 1}", `{"a": 1}`).
 func parseFlow(s string, out any) error {
-	d := json.NewDecoder(bytes.NewReader([]byte(s)))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return err
-	}
-	v = normNumbers(v)
-	switch o := out.(type) {
-	case *[]any:
-		l, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("not a list")
-		}
-		*o = l
-	case *map[string]any:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return fmt.Errorf("not a map")
-		}
-		*o = m
-	}
-	return nil
+	return yaml.Unmarshal([]byte(s), out)
 }
 
-func normNumbers(v any) any {
+// DefaultDelimiter separates the levels of a nested key ("apache:port"),
+// as Salt's DEFAULT_TARGET_DELIM does.
+const DefaultDelimiter = ":"
+
+// Traverse looks up a delimited key ("a:b:0:c") in nested maps and
+// lists the way Salt's traverse_dict_and_list does: a part indexes a map
+// by key; on a list, a part that is a number indexes the list (or the
+// first element map holding that key), and any other part selects the
+// first element map holding it. found is false when any level is missing.
+func Traverse(data any, key, delim string) (val any, found bool) {
+	if delim == "" {
+		delim = DefaultDelimiter
+	}
+	ptr := data
+	for _, part := range strings.Split(key, delim) {
+		switch x := ptr.(type) {
+		case map[string]any:
+			v, ok := x[part]
+			if !ok {
+				return nil, false
+			}
+			ptr = v
+		case map[any]any:
+			v, ok := x[part]
+			if !ok {
+				if i, err := strconv.Atoi(part); err == nil {
+					v, ok = x[i]
+				}
+			}
+			if !ok {
+				return nil, false
+			}
+			ptr = v
+		case []any:
+			matched := false
+			idx, err := strconv.Atoi(part)
+			for _, e := range x {
+				if m, ok := e.(map[string]any); ok {
+					if v, ok := m[part]; ok {
+						ptr, matched = v, true
+						break
+					}
+				}
+			}
+			if !matched {
+				if err != nil || idx < -len(x) || idx >= len(x) {
+					return nil, false
+				}
+				if idx < 0 {
+					idx += len(x)
+				}
+				ptr = x[idx]
+			}
+		default:
+			return nil, false
+		}
+	}
+	return ptr, true
+}
+
+// DeepCopy copies nested maps and lists so a module can change a value
+// it was given without touching the caller's grains, pillar or defaults.
+func DeepCopy(v any) any {
 	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = normNumbers(x[i])
-		}
 	case map[string]any:
-		for k := range x {
-			x[k] = normNumbers(x[k])
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = DeepCopy(e)
 		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = DeepCopy(e)
+		}
+		return out
+	case []string:
+		return append([]string(nil), x...)
 	}
 	return v
 }

@@ -4,6 +4,15 @@ package execmod
 // file with a register function plus one line here, so a reviewer sees
 // the whole standard set in one place.
 var builtins = []func(*Registry){
+	registerTest,
+	registerCmd,
+	registerGrains,
+	registerPillar,
+	registerSys,
+	registerConfig,
+	registerDefaults,
+	registerSlsutil,
+	registerLog,
 	registerPkg,
 	registerService,
 }
