@@ -1,0 +1,4 @@
+sysctl:
+  params:
+    net.ipv4.ip_forward: 1
+    vm.swappiness: 10
