@@ -107,7 +107,7 @@ func saltFilters() map[string]exec.FilterFunction {
 			key := argOr(va, 0, "key", "").String()
 			def := argOr(va, 1, "default", nil).Interface()
 			delim := argOr(va, 2, "delimiter", ":").String()
-			return exec.AsValue(traverse(in.Interface(), key, def, delim))
+			return exec.AsValue(traverse(toJinja(in.Interface()), key, def, delim))
 		},
 		"regex_replace": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			re, err := pyRegex(argOr(va, 0, "regex", "").String(), argOr(va, 2, "ignorecase", false).IsTrue(), argOr(va, 3, "multiline", false).IsTrue())
@@ -231,6 +231,16 @@ func saltFilters() map[string]exec.FilterFunction {
 			return exec.AsValue(path.Dir(in.String()))
 		},
 		// Jinja's own, where gonja's differ.
+		"items": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			m, ok := toJinja(in.Interface()).(map[string]any)
+			if !ok {
+				if in.IsNil() {
+					return exec.AsValue(listPtr(nil))
+				}
+				return errValue(e, fmt.Errorf("items expects a dict, not %s", in.String()))
+			}
+			return exec.AsValue(dictItems(m))
+		},
 		"dictsort": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			m, ok := toJinja(in.Interface()).(map[string]any)
 			if !ok {
