@@ -1,18 +1,52 @@
 // Command brine-master is the brine master daemon (`serve`) and the
-// operator CLI (`key`, `run`, `jobs`, `audit`, ...).
+// operator CLI (`key`, `run`).
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/brine-cm/brine/master/cli"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-func run(args []string) int {
-	fmt.Fprintln(os.Stderr, "usage: brine-master serve|key|run|jobs|audit [flags]")
-	if len(args) == 0 {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	_, rest, err := cli.ExtractGlobal(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "brine-master:", err)
 		return 2
 	}
-	return 2
+	if len(rest) > 0 && rest[0] == "serve" {
+		return serve(args, stderr)
+	}
+	return cli.Main(args, cli.IO{In: stdin, Out: stdout, Err: stderr, Interactive: isTerminal(stdin)})
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: brine-master [--data-dir DIR] [--config FILE] COMMAND [flags] [args]
+commands:
+  serve    run the master (embedded NATS + JetStream)
+             --listen HOST:PORT --data-dir DIR --file-root DIR --pillar-root DIR --log-level LEVEL
+  key      manage minion keys: list|accept|reject|delete|finger [ID|GLOB...] [--all] [-y] [--out json|yaml]
+             salt-key letters: -L -a ID -A -r ID -R -d ID -D -f ID -F
+  run      run a function: run [-L|-E|-G] [-t SECONDS] [--out FORMAT] TARGET FUNCTION [ARG...] [KEY=VALUE...]
+`)
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -1,0 +1,569 @@
+// Package api serves everything that reaches the master over NATS: key
+// requests from minions, minion requests (hello), returns, and the
+// operator API. Every handler is picked from a static table; an unknown
+// verb, an oversized or malformed message, a bad jid or a subject that
+// does not belong to its sender is answered with an error or dropped and
+// counted, and the master keeps serving.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/brine-cm/brine/master/jobs"
+	"github.com/brine-cm/brine/master/keyreg"
+	"github.com/brine-cm/brine/pkg/keys"
+	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nats.go"
+)
+
+// Auditor receives every key decision and operator action. The master
+// wires the audit log here; a nil Auditor only logs.
+type Auditor interface {
+	Audit(ctx context.Context, action, actor string, detail map[string]any) error
+}
+
+// Kicker closes the live connections of a key so new permissions apply.
+type Kicker interface {
+	Kick(nkey string) int
+}
+
+// Config wires the API server.
+type Config struct {
+	NC        *nats.Conn
+	Reg       *keyreg.Registry
+	Jobs      *jobs.Dispatcher
+	Kicker    Kicker
+	Signer    proto.Signer
+	TLSFinger string
+	Audit     Auditor
+	Log       *slog.Logger
+	// Operators maps operator subject tokens to operator names.
+	Operators map[string]string
+	// Autosign decides whether a new key is accepted without an operator.
+	Autosign func(id string, grains map[string]any) bool
+	// MaxBytes bounds every request payload.
+	MaxBytes int
+	// MaxPending caps pending keys, so a flood of new keys cannot grow
+	// the registry without bound.
+	MaxPending int
+	// DefaultTimeout is how long `run` waits for returns by default.
+	DefaultTimeout time.Duration
+}
+
+// Counters expose dropped and refused messages for monitoring and tests.
+type Counters struct {
+	Dropped   atomic.Int64
+	Malformed atomic.Int64
+	Unknown   atomic.Int64
+	Oversized atomic.Int64
+}
+
+// Server is the master's NATS-facing request handling.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	masterPK string
+	C        Counters
+	subs     []*nats.Subscription
+	sem      chan struct{}
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	lastSeen map[string]time.Time // minion id -> last hello
+}
+
+// New checks the wiring.
+func New(cfg Config) (*Server, error) {
+	if cfg.NC == nil || cfg.Reg == nil || cfg.Jobs == nil || cfg.Signer == nil || cfg.Kicker == nil {
+		return nil, errors.New("api: incomplete config")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 1 << 20
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 10000
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 10 * time.Second
+	}
+	pk, err := cfg.Signer.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Log.With("component", "api"), masterPK: pk, sem: make(chan struct{}, 64), lastSeen: map[string]time.Time{}}, nil
+}
+
+// queue makes several masters share the work once they run against one
+// cluster.
+const queue = "brine-master"
+
+// Start subscribes every handler.
+func (s *Server) Start() error {
+	for subj, h := range map[string]nats.MsgHandler{
+		proto.KeyRequestPrefix + "*": s.handleKeyRequest,
+		proto.RequestPrefix + "*.*":  s.handleMinionRequest,
+		proto.ReturnPrefix + "*.*":   func(m *nats.Msg) { s.cfg.Jobs.HandleReturn(m, s.cfg.MaxBytes) },
+		proto.EventPrefix + "*.>":    s.handleEvent,
+		proto.APIPrefix + "*.>":      s.handleAPI,
+	} {
+		sub, err := s.cfg.NC.QueueSubscribe(subj, queue, h)
+		if err != nil {
+			return fmt.Errorf("api: subscribe %s: %w", subj, err)
+		}
+		sub.SetPendingLimits(-1, 256<<20)
+		s.subs = append(s.subs, sub)
+	}
+	return s.cfg.NC.Flush()
+}
+
+// Stop unsubscribes and waits for in-flight operator requests.
+func (s *Server) Stop() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
+	}
+	s.wg.Wait()
+}
+
+// LastSeen reports when a minion last said hello (zero if never since
+// start).
+func (s *Server) LastSeen(id string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeen[id]
+}
+
+func (s *Server) audit(action, actor string, detail map[string]any) {
+	s.log.Info("audit", "action", action, "actor", actor, "detail", detail)
+	if s.cfg.Audit != nil {
+		if err := s.cfg.Audit.Audit(context.Background(), action, actor, detail); err != nil {
+			s.log.Error("audit write failed", "action", action, "err", err)
+		}
+	}
+}
+
+// event publishes a master event with a Salt-style tag.
+func (s *Server) event(typ, tag string, data map[string]any) {
+	b, _ := json.Marshal(proto.Event{V: proto.Version, Tag: tag, Data: data, Time: time.Now().UTC()})
+	_ = s.cfg.NC.Publish(proto.MasterEventPrefix+typ, b)
+}
+
+// status signs and sends a key status to the holder of nkey.
+func (s *Server) status(id, nkey, state, reason string) {
+	st := proto.KeyStatus{V: proto.Version, ID: id, Nkey: nkey, State: state, Reason: reason, MasterKey: s.masterPK,
+		TLSFinger: s.cfg.TLSFinger, IssuedAt: time.Now().UTC()}
+	b, _ := json.Marshal(st)
+	m := nats.NewMsg(proto.KeyStatusSubject(nkey))
+	m.Data = b
+	if err := proto.Sign(s.cfg.Signer, b, m.Header); err != nil {
+		s.log.Error("sign key status", "err", err)
+		return
+	}
+	_ = s.cfg.NC.PublishMsg(m)
+}
+
+func (s *Server) tooBig(m *nats.Msg) bool {
+	if len(m.Data) > s.cfg.MaxBytes {
+		s.C.Oversized.Add(1)
+		return true
+	}
+	return false
+}
+
+// handleKeyRequest answers brine.key.req.<nkey>. The server only lets the
+// holder of nkey publish there, so the subject is the sender's identity.
+func (s *Server) handleKeyRequest(m *nats.Msg) {
+	if s.tooBig(m) {
+		return
+	}
+	nkey := strings.TrimPrefix(m.Subject, proto.KeyRequestPrefix)
+	if !proto.ValidNkeySubjectToken(nkey) {
+		s.C.Dropped.Add(1)
+		return
+	}
+	var req proto.KeyRequest
+	if err := proto.Decode(m.Data, s.cfg.MaxBytes, &req); err != nil || req.Nkey != nkey || !proto.ValidID(req.ID) {
+		s.C.Malformed.Add(1)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now().UTC()
+	if rec, ok := s.cfg.Reg.Get(req.ID); ok {
+		if rec.Nkey != nkey {
+			s.Deny(ctx, req.ID, nkey, "")
+			s.status(req.ID, nkey, proto.KeyDenied, "id is registered with another key")
+			return
+		}
+		if rec.State == proto.KeyPending && req.Grains != nil && grainsChanged(rec.Grains, req.Grains) {
+			rec.Grains, rec.OS, rec.Arch, rec.Updated = req.Grains, str(req.Grains["os"]), str(req.Grains["cpuarch"]), now
+			if err := s.cfg.Reg.Put(ctx, rec); err != nil {
+				s.log.Error("update pending key", "id", req.ID, "err", err)
+			}
+		}
+		s.status(rec.ID, nkey, rec.State, "")
+		return
+	}
+	if other, ok := s.cfg.Reg.ByNkey(nkey); ok {
+		s.status(req.ID, nkey, proto.KeyDenied, "key is registered for id "+other.ID)
+		return
+	}
+	if len(s.cfg.Reg.List(proto.KeyPending)) >= s.cfg.MaxPending {
+		s.C.Dropped.Add(1)
+		s.log.Warn("pending key limit reached, request dropped", "id", req.ID)
+		return
+	}
+	state := proto.KeyPending
+	if s.cfg.Autosign != nil && s.cfg.Autosign(req.ID, req.Grains) {
+		state = proto.KeyAccepted
+	}
+	rec := keyreg.Minion{ID: req.ID, Nkey: nkey, State: state, Grains: req.Grains, OS: str(req.Grains["os"]),
+		Arch: str(req.Grains["cpuarch"]), FirstSeen: now, Updated: now}
+	if err := s.cfg.Reg.Put(ctx, rec); err != nil {
+		s.log.Error("store key request", "id", req.ID, "err", err)
+		return
+	}
+	s.event("key", "salt/key", map[string]any{"id": req.ID, "act": state, "finger": keys.Fingerprint(nkey)})
+	if state == proto.KeyAccepted {
+		s.audit("key.autosign", "master", map[string]any{"id": req.ID, "nkey": nkey})
+	}
+	s.status(req.ID, nkey, state, "")
+	if state == proto.KeyAccepted {
+		s.cfg.Kicker.Kick(nkey)
+	}
+}
+
+// Deny records a known id presenting another key: denied table, event,
+// audit. It never accepts anything.
+func (s *Server) Deny(ctx context.Context, id, nkey, addr string) {
+	d, err := s.cfg.Reg.PutDenied(ctx, id, nkey, addr, time.Now().UTC())
+	if err != nil {
+		s.log.Error("record denied key", "id", id, "err", err)
+		return
+	}
+	s.event("key", "salt/key", map[string]any{"id": id, "act": proto.KeyDenied, "finger": keys.Fingerprint(nkey), "count": d.Count})
+	s.audit("key.denied", "master", map[string]any{"id": id, "nkey": nkey, "addr": addr, "count": d.Count})
+}
+
+func grainsChanged(a, b map[string]any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) != string(jb)
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// minionOps is the static table of minion request verbs.
+var minionOps = map[string]func(s *Server, id string, m *nats.Msg){
+	"hello": (*Server).handleHello,
+}
+
+func (s *Server) handleMinionRequest(m *nats.Msg) {
+	if s.tooBig(m) {
+		return
+	}
+	tok, op, ok := proto.SplitTokenSubject(m.Subject, proto.RequestPrefix)
+	if !ok {
+		s.C.Dropped.Add(1)
+		return
+	}
+	rec, ok := s.cfg.Reg.ByToken(tok)
+	if !ok || rec.State != proto.KeyAccepted {
+		s.C.Dropped.Add(1)
+		return
+	}
+	// Replies go only to the sender's own inbox.
+	if m.Reply != "" && !strings.HasPrefix(m.Reply, proto.InboxPrefix+tok+".") {
+		s.C.Dropped.Add(1)
+		return
+	}
+	h, ok := minionOps[op]
+	if !ok {
+		s.C.Unknown.Add(1)
+		s.replyErr(m, "unknown request "+op)
+		return
+	}
+	h(s, rec.ID, m)
+}
+
+func (s *Server) handleHello(id string, m *nats.Msg) {
+	var h proto.Hello
+	if err := proto.Decode(m.Data, s.cfg.MaxBytes, &h); err != nil {
+		s.C.Malformed.Add(1)
+		s.replyErr(m, "malformed hello")
+		return
+	}
+	s.mu.Lock()
+	s.lastSeen[id] = time.Now()
+	s.mu.Unlock()
+	s.event("minion", "salt/minion/"+id+"/start", map[string]any{"id": id})
+	s.reply(m, map[string]any{"v": proto.Version, "id": id})
+}
+
+func (s *Server) handleEvent(m *nats.Msg) {
+	if s.tooBig(m) {
+		return
+	}
+	if _, _, ok := proto.SplitTokenSubject(m.Subject, proto.EventPrefix); !ok {
+		return // master's own events, or garbage
+	}
+	var e proto.Event
+	if err := proto.Decode(m.Data, s.cfg.MaxBytes, &e); err != nil {
+		s.C.Malformed.Add(1)
+	}
+}
+
+func (s *Server) reply(m *nats.Msg, v any) {
+	if m.Reply == "" {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode reply", "err", err)
+		return
+	}
+	_ = m.Respond(b)
+}
+
+func (s *Server) replyErr(m *nats.Msg, msg string) {
+	if m.Reply == "" {
+		return
+	}
+	r := nats.NewMsg(m.Reply)
+	r.Header.Set(proto.HeaderError, "1")
+	r.Data, _ = json.Marshal(proto.ErrorReply{V: proto.Version, Error: msg})
+	_ = s.cfg.NC.PublishMsg(r)
+}
+
+// operatorVerbs is the static table of the operator API.
+var operatorVerbs = map[string]func(s *Server, ctx context.Context, op string, data []byte) (any, error){
+	proto.VerbKeyList:   (*Server).keyList,
+	proto.VerbKeyFinger: (*Server).keyList,
+	proto.VerbKeyAccept: func(s *Server, ctx context.Context, op string, d []byte) (any, error) {
+		return s.keyChange(ctx, op, d, proto.KeyAccepted)
+	},
+	proto.VerbKeyReject: func(s *Server, ctx context.Context, op string, d []byte) (any, error) {
+		return s.keyChange(ctx, op, d, proto.KeyRejected)
+	},
+	proto.VerbKeyDelete: func(s *Server, ctx context.Context, op string, d []byte) (any, error) {
+		return s.keyChange(ctx, op, d, "")
+	},
+	proto.VerbRun: (*Server).run,
+}
+
+func (s *Server) handleAPI(m *nats.Msg) {
+	if s.tooBig(m) {
+		s.replyErr(m, "request too large")
+		return
+	}
+	tok, verb, ok := proto.SplitTokenSubject(m.Subject, proto.APIPrefix)
+	if !ok {
+		s.C.Dropped.Add(1)
+		return
+	}
+	op, ok := s.cfg.Operators[tok]
+	if !ok {
+		s.C.Dropped.Add(1)
+		return
+	}
+	h, ok := operatorVerbs[verb]
+	if !ok {
+		s.C.Unknown.Add(1)
+		s.replyErr(m, "unknown verb "+verb)
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.replyErr(m, "master busy")
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		out, err := h(s, ctx, op, m.Data)
+		if err != nil {
+			if errors.Is(err, proto.ErrMalformed) {
+				s.C.Malformed.Add(1)
+			}
+			s.replyErr(m, err.Error())
+			return
+		}
+		s.reply(m, out)
+	}()
+}
+
+func (s *Server) keyList(_ context.Context, _ string, data []byte) (any, error) {
+	var cmd proto.KeyCmd
+	if len(data) > 0 {
+		if err := proto.Decode(data, s.cfg.MaxBytes, &cmd); err != nil {
+			return nil, err
+		}
+	}
+	rep := proto.KeyReply{V: proto.Version, Keys: []proto.KeyRecord{}}
+	for _, m := range s.cfg.Reg.List() {
+		if matches(cmd, m.ID) {
+			rep.Keys = append(rep.Keys, m.Record())
+		}
+	}
+	for _, d := range s.cfg.Reg.DeniedList() {
+		if matches(cmd, d.ID) {
+			rep.Keys = append(rep.Keys, d.Record())
+		}
+	}
+	rep.Master = proto.MasterKeys{SigningKey: s.masterPK, SigningFinger: keys.Fingerprint(s.masterPK), TLSFinger: s.cfg.TLSFinger}
+	return rep, nil
+}
+
+func matches(cmd proto.KeyCmd, id string) bool {
+	if cmd.All || len(cmd.Match) == 0 {
+		return true
+	}
+	for _, g := range cmd.Match {
+		if ok, err := path.Match(g, id); (err == nil && ok) || g == id {
+			return true
+		}
+	}
+	return false
+}
+
+// keyChange accepts, rejects (to = state) or deletes (to = "") the
+// selected keys, kicking each one's live connection so the change applies
+// at once.
+func (s *Server) keyChange(ctx context.Context, op string, data []byte, to string) (any, error) {
+	var cmd proto.KeyCmd
+	if err := proto.Decode(data, s.cfg.MaxBytes, &cmd); err != nil {
+		return nil, err
+	}
+	if !cmd.All && len(cmd.Match) == 0 {
+		return nil, errors.New("no keys selected")
+	}
+	from := map[string]bool{proto.KeyPending: true}
+	for _, st := range cmd.Include {
+		from[st] = true
+	}
+	if to == "" {
+		from = map[string]bool{proto.KeyPending: true, proto.KeyAccepted: true, proto.KeyRejected: true, proto.KeyDenied: true}
+	}
+	rep := proto.KeyReply{V: proto.Version, Keys: []proto.KeyRecord{}}
+	for _, m := range s.cfg.Reg.List() {
+		if !from[m.State] || m.State == to || !matches(cmd, m.ID) {
+			continue
+		}
+		rec := m.Record()
+		if cmd.DryRun {
+			rep.Keys = append(rep.Keys, rec)
+			continue
+		}
+		var err error
+		action := "key.delete"
+		if to == "" {
+			err = s.cfg.Reg.Delete(ctx, m.ID)
+		} else {
+			action = "key." + map[string]string{proto.KeyAccepted: "accept", proto.KeyRejected: "reject"}[to]
+			m.State, m.Updated = to, time.Now().UTC()
+			err = s.cfg.Reg.Put(ctx, m)
+			rec.State = to
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.audit(action, op, map[string]any{"id": m.ID, "nkey": m.Nkey})
+		s.event("key", "salt/key", map[string]any{"id": m.ID, "act": map[string]string{"": "delete"}[to] + to})
+		if to != "" {
+			s.status(m.ID, m.Nkey, to, "")
+		}
+		s.cfg.Kicker.Kick(m.Nkey)
+		rep.Keys = append(rep.Keys, rec)
+	}
+	if from[proto.KeyDenied] {
+		for _, d := range s.cfg.Reg.DeniedList() {
+			if !matches(cmd, d.ID) {
+				continue
+			}
+			rep.Keys = append(rep.Keys, d.Record())
+			if cmd.DryRun {
+				continue
+			}
+			if err := s.cfg.Reg.DeleteDenied(ctx, d.ID, d.Nkey); err != nil {
+				return nil, err
+			}
+			s.audit("key.delete", op, map[string]any{"id": d.ID, "nkey": d.Nkey, "state": proto.KeyDenied})
+		}
+	}
+	return rep, nil
+}
+
+func (s *Server) run(ctx context.Context, op string, data []byte) (any, error) {
+	var req proto.RunRequest
+	if err := proto.Decode(data, s.cfg.MaxBytes, &req); err != nil {
+		return nil, err
+	}
+	if !proto.ValidFun(req.Fun) {
+		return nil, fmt.Errorf("%w: function %q", proto.ErrMalformed, req.Fun)
+	}
+	targets, err := s.resolve(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.cfg.DefaultTimeout
+	if req.TimeoutSec > 0 {
+		timeout = time.Duration(req.TimeoutSec * float64(time.Second))
+	}
+	s.audit("job.run", op, map[string]any{"fun": req.Fun, "tgt": req.Target.Expr, "tgt_type": req.Target.Type, "minions": len(targets)})
+	return s.cfg.Jobs.Run(ctx, req, targets, op, timeout)
+}
+
+// resolve turns a target into accepted minions. Glob and list are judged
+// here; grain targets use the indexed os/arch grains or the cached grains.
+func (s *Server) resolve(t proto.Target) ([]jobs.Target, error) {
+	var out []jobs.Target
+	accepted := s.cfg.Reg.List(proto.KeyAccepted)
+	switch t.Type {
+	case "", "glob", "list":
+		if t.Type == "" {
+			t.Type = "glob"
+		}
+		if t.Type == "glob" {
+			if _, err := path.Match(t.Expr, ""); err != nil {
+				return nil, fmt.Errorf("target %q: %w", t.Expr, err)
+			}
+		}
+		for _, m := range accepted {
+			if proto.TargetMatches(t, m.ID) {
+				out = append(out, jobs.Target{ID: m.ID})
+			}
+		}
+	case "grain":
+		k, v, ok := strings.Cut(t.Expr, ":")
+		if !ok {
+			return nil, fmt.Errorf("target %q: want grain:value", t.Expr)
+		}
+		for _, m := range accepted {
+			if g, ok := m.Grains[k]; ok {
+				if ok, _ := path.Match(v, fmt.Sprint(g)); ok {
+					out = append(out, jobs.Target{ID: m.ID})
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("target type %q is not supported", t.Type)
+	}
+	return out, nil
+}

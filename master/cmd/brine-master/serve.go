@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/brine-cm/brine/master"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// serve runs the master daemon until SIGTERM or SIGINT.
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("brine-master serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", master.DefaultConfigFile, "config file (YAML)")
+	fs.StringVar(cfgFile, "c", master.DefaultConfigFile, "config file (YAML)")
+	dataDir := fs.String("data-dir", "", "data directory (default /var/lib/brine/master)")
+	listen := fs.String("listen", "", "listen address HOST:PORT (default 0.0.0.0:4222)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	var fileRoots, pillarRoots multiFlag
+	fs.Var(&fileRoots, "file-root", "state tree root (repeatable)")
+	fs.Var(&pillarRoots, "pillar-root", "pillar tree root (repeatable)")
+	var flagArgs []string
+	for _, a := range args {
+		if a != "serve" {
+			flagArgs = append(flagArgs, a)
+		}
+	}
+	if err := fs.Parse(flagArgs); err != nil {
+		return 2
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" || f.Name == "c" {
+			explicit = true
+		}
+	})
+	cfg, err := master.LoadConfig(*cfgFile, explicit)
+	if err != nil {
+		fmt.Fprintln(stderr, "brine-master:", err)
+		return 1
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if len(fileRoots) > 0 {
+		cfg.FileRoots = fileRoots
+	}
+	if len(pillarRoots) > 0 {
+		cfg.PillarRoots = pillarRoots
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(orDefault(cfg.LogLevel, "info"))); err != nil {
+		fmt.Fprintln(stderr, "brine-master: log level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	m, err := master.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "brine-master:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		log.Error("master failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+

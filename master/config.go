@@ -1,0 +1,132 @@
+// Package master is the composition root of the brine master: it loads
+// the configuration, creates the master's keys and TLS certificate on
+// first start, runs the embedded NATS server with JetStream, the key
+// registry and the request handlers, and shuts all of it down cleanly.
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultConfigFile is where the master and its CLI look for their
+// configuration when --config is not given.
+const DefaultConfigFile = "/etc/brine/master.yaml"
+
+// Config is the master's configuration; every field is also a flag of
+// `brine-master serve`.
+type Config struct {
+	// DataDir holds keys, the TLS certificate, JetStream and master.url.
+	DataDir string `yaml:"data_dir"`
+	// Listen is host:port for minions and operators; port 0 picks one.
+	Listen string `yaml:"listen"`
+	// FileRoots and PillarRoots are the state and pillar trees.
+	FileRoots   []string `yaml:"file_roots"`
+	PillarRoots []string `yaml:"pillar_roots"`
+	LogLevel    string   `yaml:"log_level"`
+	// TLSCert and TLSKey use the operator's certificate instead of the
+	// self-signed one generated at first start.
+	TLSCert    string `yaml:"tls_cert"`
+	TLSKey     string `yaml:"tls_key"`
+	TLSDisable bool   `yaml:"tls_disable"`
+	// AutosignFile lists id globs accepted without an operator.
+	AutosignFile string `yaml:"autosign_file"`
+	// AutosignGrains names grains; a minion whose grain value is listed
+	// in DATA_DIR/autosign_grains/<grain> is accepted (as Salt does).
+	AutosignGrains    []string `yaml:"autosign_grains"`
+	AutosignGrainsDir string   `yaml:"autosign_grains_dir"`
+	// Operators maps extra operator names to their nkey public keys; the
+	// "root" operator is created at first start.
+	Operators map[string]string `yaml:"operators"`
+	// MaxRequestBytes bounds every message the master accepts.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// MaxPending caps the number of pending keys.
+	MaxPending int `yaml:"max_pending"`
+	// JobTTL is how long a job stays valid after it is issued.
+	JobTTL time.Duration `yaml:"job_ttl"`
+	// Timeout is the default time `run` waits for returns.
+	Timeout time.Duration `yaml:"timeout"`
+	// SyncAlways makes JetStream fsync every write, so an acknowledged
+	// key change survives a power cut, not only a crash.
+	SyncAlways *bool `yaml:"sync_always"`
+}
+
+// LoadConfig reads a YAML config file. A missing file is not an error
+// when it is the default path (the flags and defaults then apply).
+func LoadConfig(path string, required bool) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !required {
+			return c, nil
+		}
+		return c, fmt.Errorf("config: %w", err)
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(n.Content) == 0 {
+		return c, nil
+	}
+	if err := n.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/brine/master"
+	}
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:4222"
+	}
+	if len(c.FileRoots) == 0 {
+		c.FileRoots = []string{"/srv/salt"}
+	}
+	if len(c.PillarRoots) == 0 {
+		c.PillarRoots = []string{"/srv/pillar"}
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.TLSCert == "" {
+		c.TLSCert = filepath.Join(c.DataDir, "tls", "cert.pem")
+	}
+	if c.TLSKey == "" {
+		c.TLSKey = filepath.Join(c.DataDir, "tls", "key.pem")
+	}
+	if c.AutosignGrainsDir == "" {
+		c.AutosignGrainsDir = filepath.Join(c.DataDir, "autosign_grains")
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 1 << 20
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 10000
+	}
+	if c.JobTTL <= 0 {
+		c.JobTTL = 10 * time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.SyncAlways == nil {
+		t := true
+		c.SyncAlways = &t
+	}
+}
+
+// Paths of the files the master keeps in its data dir. The CLI reads the
+// same paths to find the master on the same host.
+func (c *Config) SigningKeyFile() string  { return filepath.Join(c.DataDir, "master.nk") }
+func (c *Config) OperatorKeyFile() string { return filepath.Join(c.DataDir, "operator.nk") }
+func (c *Config) URLFile() string         { return filepath.Join(c.DataDir, "master.url") }
+func (c *Config) StoreDir() string        { return filepath.Join(c.DataDir, "jetstream") }

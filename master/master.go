@@ -1,0 +1,248 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/brine-cm/brine/master/api"
+	"github.com/brine-cm/brine/master/broker"
+	"github.com/brine-cm/brine/master/jobs"
+	"github.com/brine-cm/brine/master/keyreg"
+	"github.com/brine-cm/brine/pkg/keys"
+	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+)
+
+// Master is the running master daemon.
+type Master struct {
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+
+	// Audit receives key decisions and operator actions when set before
+	// Run; otherwise they are only logged.
+	Audit api.Auditor
+
+	mu        sync.Mutex
+	url       string
+	operators map[string]string // nkey -> name
+	reg       *keyreg.Registry
+	api       *api.Server
+}
+
+// New validates cfg and allocates; it does no I/O.
+func New(cfg Config, log *slog.Logger) (*Master, error) {
+	cfg.Defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("master: listen %q: %w", cfg.Listen, err)
+	}
+	for name, pk := range cfg.Operators {
+		if !proto.ValidNkeySubjectToken(pk) {
+			return nil, fmt.Errorf("master: operator %q: %q is not a user nkey", name, pk)
+		}
+	}
+	return &Master{cfg: cfg, log: log.With("component", "master"), ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once the master accepts connections and has written
+// master.url.
+func (m *Master) Ready() <-chan struct{} { return m.ready }
+
+// URL is the client URL written to master.url.
+func (m *Master) URL() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.url
+}
+
+// Run starts everything and blocks until ctx is cancelled, then shuts
+// down: handlers stop, the connection drains, JetStream and the server
+// stop. It returns only after all of it has finished.
+func (m *Master) Run(ctx context.Context) error {
+	cfg := &m.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("master: data dir: %w", err)
+	}
+	signer, created, err := keys.LoadOrCreate(cfg.SigningKeyFile(), keys.Master)
+	if err != nil {
+		return fmt.Errorf("master: signing key: %w", err)
+	}
+	if created {
+		m.log.Info("created master signing key", "finger", keys.Fingerprint(keys.Public(signer)))
+	}
+	opKey, created, err := keys.LoadOrCreate(cfg.OperatorKeyFile(), keys.User)
+	if err != nil {
+		return fmt.Errorf("master: operator key: %w", err)
+	}
+	if created {
+		m.log.Info("created operator credential", "file", cfg.OperatorKeyFile())
+	}
+	m.operators = map[string]string{keys.Public(opKey): "root"}
+	opToks := map[string]string{proto.Token("root"): "root"}
+	for name, pk := range cfg.Operators {
+		m.operators[pk] = name
+		opToks[proto.Token(name)] = name
+	}
+
+	var tlsFinger string
+	var bcfg = broker.Config{Listen: cfg.Listen, StoreDir: cfg.StoreDir(), MaxPayload: int32(cfg.MaxRequestBytes), SyncAlways: *cfg.SyncAlways, Log: m.log}
+	scheme := "nats"
+	if !cfg.TLSDisable {
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		tc, err := broker.EnsureCert(cfg.TLSCert, cfg.TLSKey, []string{host})
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		if tlsFinger, err = keys.CertFileFingerprint(cfg.TLSCert); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		bcfg.TLS = tc
+		scheme = "tls"
+	}
+
+	dir := &directory{m: m}
+	policy := broker.NewPolicy(dir, broker.Limits{})
+	b, err := broker.New(bcfg, policy)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if err := b.Start(10 * time.Second); err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		b.Shutdown(sctx)
+	}()
+
+	nc, err := b.Connect("brine-master")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("master: jetstream: %w", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	reg, err := keyreg.Open(octx, js)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	m.mu.Lock()
+	m.reg = reg
+	m.mu.Unlock()
+
+	disp := jobs.New(nc, signer, "master", cfg.JobTTL, m.log)
+	srv, err := api.New(api.Config{NC: nc, Reg: reg, Jobs: disp, Kicker: b, Signer: signer, TLSFinger: tlsFinger, Audit: m.Audit,
+		Log: m.log, Operators: opToks, Autosign: cfg.autosign, MaxBytes: cfg.MaxRequestBytes, MaxPending: cfg.MaxPending,
+		DefaultTimeout: cfg.Timeout})
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	m.mu.Lock()
+	m.api = srv
+	m.mu.Unlock()
+	defer srv.Stop()
+
+	url, err := clientURL(scheme, b.Addr())
+	if err != nil {
+		return err
+	}
+	if err := keys.WriteFileAtomic(cfg.URLFile(), []byte(url+"\n"), 0o644); err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	m.mu.Lock()
+	m.url = url
+	m.mu.Unlock()
+	m.log.Info("master ready", "url", url, "signing_finger", keys.Fingerprint(keys.Public(signer)), "tls_finger", tlsFinger)
+	close(m.ready)
+
+	<-ctx.Done()
+	m.log.Info("master shutting down")
+	return nil
+}
+
+func clientURL(scheme string, a net.Addr) (string, error) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "", errors.New("master: server is not listening on TCP")
+	}
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(ta.Port)), nil
+}
+
+// directory adapts the key registry to the broker's policy.
+type directory struct{ m *Master }
+
+func (d *directory) registry() *keyreg.Registry {
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	return d.m.reg
+}
+
+func (d *directory) MinionByNkey(nkey string) (string, string, bool) {
+	r := d.registry()
+	if r == nil {
+		return "", "", false
+	}
+	rec, ok := r.ByNkey(nkey)
+	return rec.ID, rec.State, ok
+}
+
+func (d *directory) MinionByID(id string) (string, string, bool) {
+	r := d.registry()
+	if r == nil {
+		return "", "", false
+	}
+	rec, ok := r.Get(id)
+	return rec.Nkey, rec.State, ok
+}
+
+func (d *directory) Operator(nkey string) (string, bool) {
+	name, ok := d.m.operators[nkey]
+	return name, ok
+}
+
+// Denied is called from the server's auth hook, which must not block on
+// JetStream: the record is written in the background.
+func (d *directory) Denied(id, nkey, addr string) {
+	d.m.mu.Lock()
+	srv := d.m.api
+	d.m.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Deny(ctx, id, nkey, addr)
+	}()
+}
+
+// Compile-time checks of the wiring.
+var (
+	_ broker.Directory = (*directory)(nil)
+	_ proto.Signer     = nkeys.KeyPair(nil)
+	_ api.Kicker       = (*broker.Broker)(nil)
+	_                  = nats.Connect
+)
