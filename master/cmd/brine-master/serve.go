@@ -91,4 +91,3 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
-
