@@ -51,6 +51,9 @@ func yamlError(name, text string, err error) *Error {
 			col, _ = strconv.Atoi(m[2])
 		}
 	}
+	if l := firstFailingLine(text, yamlProblem(msg)); l > 0 {
+		line, col = l, 0
+	}
 	if n := strings.Count(text, "\n") + 1; line > n {
 		line = n
 	}
@@ -61,7 +64,37 @@ func yamlError(name, text string, err error) *Error {
 	if col <= 0 {
 		col = len(rendered) - len(strings.TrimLeft(rendered, " \t")) + 1
 	}
-	return &Error{File: name, Line: line, Col: col, Text: rendered, Err: fmt.Errorf("yaml: %s", msg)}
+	return &Error{File: name, Line: line, Col: col, Text: rendered, Err: fmt.Errorf("yaml: %s", yamlProblem(msg))}
+}
+
+var reYAMLWhere = regexp.MustCompile(`^(?:yaml: )?line \d+: `)
+
+func yamlProblem(msg string) string { return reYAMLWhere.ReplaceAllString(msg, "") }
+
+// firstFailingLine finds the first line whose inclusion makes text fail
+// with the same problem: yaml.v3 reports parser errors against the line
+// where the enclosing construct started (and zero-based), which points an
+// operator at the wrong place.
+func firstFailingLine(text, problem string) int {
+	lines := strings.SplitAfter(text, "\n")
+	fails := func(n int) bool {
+		var doc yaml.Node
+		err := yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &doc)
+		return err != nil && yamlProblem(strings.TrimPrefix(err.Error(), "yaml: ")) == problem
+	}
+	if len(lines) == 0 || !fails(len(lines)) {
+		return 0
+	}
+	lo, hi := 1, len(lines)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 func checkDuplicates(name, text string, n *yaml.Node, depth int) error {

@@ -377,8 +377,12 @@ func syntaxError(name, src string, err error) *Error {
 		if line < 1 {
 			line = 1
 		}
+		line, clamped := lastContentLine(src, line)
 		text := lineOf(src, line)
 		col := se.Column
+		if clamped {
+			col = 0
+		}
 		if col < 1 {
 			col = firstTag(text)
 		}
@@ -400,6 +404,17 @@ func syntaxError(name, src string, err error) *Error {
 	text := lineOf(src, line)
 	return &Error{File: name, Line: line, Col: firstTag(text), Text: text,
 		Err: fmt.Errorf("jinja syntax error: %s", msg)}
+}
+
+// lastContentLine moves a position past the end of the source (an
+// "unexpected end of template") back to the last line with content.
+func lastContentLine(src string, line int) (int, bool) {
+	clamped := false
+	for line > 1 && strings.TrimSpace(lineOf(src, line)) == "" {
+		line--
+		clamped = true
+	}
+	return line, clamped
 }
 
 func lineOf(src string, line int) string {
