@@ -16,7 +16,10 @@ type subcommand struct {
 
 // commands is the static dispatch table; the daemon is the default when
 // the first argument is a flag or absent.
-var commands = map[string]subcommand{}
+var commands = map[string]subcommand{
+	"call":   {summary: "run one function locally, as salt-call (--local: masterless)", run: runCall},
+	"grains": {summary: "print this host's grains (--out json|yaml|nested)", run: runGrains},
+}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
