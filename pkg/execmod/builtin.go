@@ -15,6 +15,9 @@ var builtins = []func(*Registry){
 	registerLog,
 	registerPkg,
 	registerService,
+	registerUser,
+	registerGroup,
+	registerCron,
 }
 
 // Builtin returns a registry holding every built-in execution module.

@@ -1,0 +1,136 @@
+package execmod
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// acctTestName returns a unique account name for tests that create real
+// users and groups.
+func acctTestName(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "brinetest_" + hex.EncodeToString(b)
+}
+
+func acctNeedRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("creates real users and groups: needs root (CI runs as root)")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("useradd not installed (CI installs passwd)")
+	}
+}
+
+func acctCtx() *Context { return &Context{Ctx: context.Background(), Registry: Builtin()} }
+
+func TestUserModule(t *testing.T) {
+	acctNeedRoot(t)
+	c := acctCtx()
+	name := acctTestName(t)
+	grp := acctTestName(t)
+	t.Cleanup(func() {
+		exec.Command("userdel", "-r", name).Run()
+		exec.Command("groupdel", grp).Run()
+		exec.Command("groupdel", name).Run()
+	})
+	info, err := c.Call("user.info", []any{name}, nil)
+	if err != nil || len(info.(map[string]any)) != 0 {
+		t.Fatalf("info of missing user: %v %v", info, err)
+	}
+	if ok, err := c.Call("group.add", []any{grp}, nil); err != nil || ok != true {
+		t.Fatalf("group.add: %v %v", ok, err)
+	}
+	ok, err := c.Call("user.add", []any{name}, map[string]any{"shell": "/bin/sh", "fullname": "Brine Test", "groups": []any{grp}, "createhome": false})
+	if err != nil || ok != true {
+		t.Fatalf("user.add: %v %v", ok, err)
+	}
+	if _, err := c.Call("user.add", []any{name}, nil); err == nil {
+		t.Fatal("adding an existing user must fail")
+	}
+	info, _ = c.Call("user.info", []any{name}, nil)
+	m := info.(map[string]any)
+	if m["shell"] != "/bin/sh" || m["fullname"] != "Brine Test" {
+		t.Fatalf("info %v", m)
+	}
+	groups, _ := c.Call("user.list_groups", []any{name}, nil)
+	found := false
+	for _, g := range groups.([]any) {
+		found = found || g == grp
+	}
+	if !found {
+		t.Fatalf("groups %v lack %s", groups, grp)
+	}
+	if ok, err := c.Call("user.chshell", []any{name, "/bin/bash"}, nil); err != nil || ok != true {
+		t.Fatalf("chshell %v %v", ok, err)
+	}
+	if ok, err := c.Call("user.chhome", []any{name, "/tmp/" + name}, nil); err != nil || ok != true {
+		t.Fatalf("chhome %v %v", ok, err)
+	}
+	if ok, err := c.Call("user.chgroups", []any{name, []any{name}}, nil); err != nil || ok != true {
+		t.Fatalf("chgroups %v %v", ok, err)
+	}
+	info, _ = c.Call("user.info", []any{name}, nil)
+	if m := info.(map[string]any); m["shell"] != "/bin/bash" || m["home"] != "/tmp/"+name || len(m["groups"].([]any)) != 1 {
+		t.Fatalf("after changes %v", m)
+	}
+	all, err := c.Call("user.getent", nil, nil)
+	if err != nil || len(all.([]any)) < 2 {
+		t.Fatalf("getent %v %v", all, err)
+	}
+	if ok, err := c.Call("user.delete", []any{name}, map[string]any{"remove": true}); err != nil || ok != true {
+		t.Fatalf("delete %v %v", ok, err)
+	}
+	if _, err := c.Call("user.chshell", []any{name, "/bin/sh"}, nil); err == nil {
+		t.Fatal("chshell of a missing user must fail")
+	}
+	if _, err := c.Call("user.add", nil, nil); err == nil {
+		t.Fatal("user.add without a name must fail")
+	}
+}
+
+func TestGroupModule(t *testing.T) {
+	acctNeedRoot(t)
+	c := acctCtx()
+	g, u := acctTestName(t), acctTestName(t)
+	t.Cleanup(func() {
+		exec.Command("userdel", u).Run()
+		exec.Command("groupdel", u).Run()
+		exec.Command("groupdel", g).Run()
+	})
+	if _, err := c.Call("user.add", []any{u}, map[string]any{"createhome": false}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Call("group.add", []any{g}, map[string]any{"system": true}); err != nil || ok != true {
+		t.Fatalf("add %v %v", ok, err)
+	}
+	if ok, err := c.Call("group.adduser", []any{g, u}, nil); err != nil || ok != true {
+		t.Fatalf("adduser %v %v", ok, err)
+	}
+	info, _ := c.Call("group.info", []any{g}, nil)
+	if m := info.(map[string]any); len(m["members"].([]any)) != 1 {
+		t.Fatalf("info %v", m)
+	}
+	if ok, err := c.Call("group.deluser", []any{g, u}, nil); err != nil || ok != true {
+		t.Fatalf("deluser %v %v", ok, err)
+	}
+	if ok, err := c.Call("group.members", []any{g, u}, nil); err != nil || ok != true {
+		t.Fatalf("members %v %v", ok, err)
+	}
+	if ok, err := c.Call("group.chgid", []any{g, "nope"}, nil); err == nil {
+		t.Fatalf("chgid with a bad gid: %v", ok)
+	}
+	if ok, err := c.Call("group.delete", []any{g}, nil); err != nil || ok != true {
+		t.Fatalf("delete %v %v", ok, err)
+	}
+	info, _ = c.Call("group.info", []any{g}, nil)
+	if len(info.(map[string]any)) != 0 {
+		t.Fatalf("group still there: %v", info)
+	}
+}
