@@ -17,6 +17,7 @@ type subcommand struct {
 // commands is the static dispatch table; the daemon is the default when
 // the first argument is a flag or absent.
 var commands = map[string]subcommand{
+	"daemon": {summary: "run the minion daemon (the default when the first argument is a flag)", run: runDaemon},
 	"call":   {summary: "run one function locally, as salt-call (--local: masterless)", run: runCall},
 	"grains": {summary: "print this host's grains (--out json|yaml|nested)", run: runGrains},
 }
