@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/fileclient"
 	"github.com/brine-cm/brine/pkg/render"
 	"github.com/brine-cm/brine/states"
 )
@@ -80,10 +81,20 @@ func (b *builder) read(sls string) (name string, src []byte, isInit bool, err er
 	if err2 == nil {
 		return base + "/init.sls", src, true, nil
 	}
-	if errors.Is(err1, fs.ErrNotExist) || errors.Is(err2, fs.ErrNotExist) {
+	if isNotFound(err1) && isNotFound(err2) {
 		return "", nil, false, fs.ErrNotExist
 	}
+	if !isNotFound(err1) {
+		return "", nil, false, err1
+	}
 	return "", nil, false, err2
+}
+
+// isNotFound recognises a missing file from any file client: the local
+// roots' sentinel, fs.ErrNotExist, or a remote error saying so.
+func isNotFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fileclient.ErrNotFound) ||
+		strings.Contains(strings.ToLower(err.Error()), "not found")
 }
 
 var validSLS = regexp.MustCompile(`^[^/\\\x00]+$`)
@@ -471,6 +482,11 @@ func (b *builder) parseDecl(k, v *yaml.Node, sls, name string, extend bool) *Dec
 	return d
 }
 
+// dotChecked are the requisites whose target module Salt's verify_high
+// refuses to carry a function ("file.managed: x"); the other requisites
+// silently drop it.
+var dotChecked = map[string]bool{"require": true, "watch": true, "prereq": true, "onchanges": true}
+
 // checkArg validates requisite and names arguments the way Salt's
 // verify_high does.
 func (b *builder) checkArg(a Arg, n *yaml.Node, id, sls, name string) bool {
@@ -511,7 +527,7 @@ func (b *builder) checkArg(a Arg, n *yaml.Node, id, sls, name string) bool {
 				continue
 			}
 			for rk, rv := range req {
-				if strings.Contains(rk, ".") {
+				if strings.Contains(rk, ".") && dotChecked[a.Key] {
 					b.errf(ip, "Invalid requisite type '%s' in state '%s', in SLS '%s'. Requisite types must not contain dots, did you mean '%s'?", rk, id, sls, rk[:strings.Index(rk, ".")])
 					ok = false
 				}
