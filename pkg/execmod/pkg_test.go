@@ -1,0 +1,196 @@
+package execmod_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/brine-cm/brine/pkg/backend"
+	"github.com/brine-cm/brine/pkg/backend/pkgmgr"
+	"github.com/brine-cm/brine/pkg/execmod"
+)
+
+// These tests run the pkg module on recorded apt output (the live apt
+// tier is in states/pkg_test.go, which drives the same functions).
+
+const (
+	dpkgQuery = "dpkg-query -W -f=${Status}\\t${Package}\\t${Version}\\t${Architecture}\\n"
+	aptPrefix = "apt-get -q -y -o DPkg::Options::=--force-confold -o DPkg::Options::=--force-confdef -o DPkg::Lock::Timeout=300 "
+)
+
+type pkgAudit struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (a *pkgAudit) Record(action string, d map[string]any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recs = append(a.recs, action+" "+d["name"].(string)+" "+d["old"].(string)+" -> "+d["new"].(string))
+}
+
+func pkgFixture(t *testing.T, rec *backend.Recorded) (*execmod.Registry, *execmod.Context, *pkgAudit) {
+	t.Helper()
+	rec.On("dpkg --print-architecture", backend.Result{Stdout: "amd64\n"})
+	r := execmod.NewRegistry()
+	execmod.PkgModule{Backend: func(*execmod.Context) (pkgmgr.Manager, error) { return pkgmgr.NewApt(rec), nil }}.Register(r)
+	au := &pkgAudit{}
+	return r, &execmod.Context{Ctx: context.Background(), Registry: r, Audit: au}, au
+}
+
+func TestPkgInstallReturnsChanges(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\tbash\t5.2.15-2+b8\tamd64\n"}).
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\tbash\t5.2.15-2+b8\tamd64\ninstall ok installed\thello\t2.10-3\tamd64\n"}).
+		On(aptPrefix+"install hello=2.10-3", backend.Result{})
+	r, c, au := pkgFixture(t, rec)
+	out, err := r.Call(c, "pkg.install", []any{"hello"}, map[string]any{"version": "2.10-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"hello": map[string]any{"old": "", "new": "2.10-3"}}
+	if !reflect.DeepEqual(out, want) {
+		t.Fatalf("pkg.install = %v, want %v", out, want)
+	}
+	if want := []string{"pkg.installed hello  -> 2.10-3"}; !reflect.DeepEqual(au.recs, want) {
+		t.Fatalf("audit = %q, want %q", au.recs, want)
+	}
+}
+
+func TestPkgInstallResolvesWildcardsAndDowngrades(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\tlibc6\t2.36-9+deb12u14\tamd64\n"}).
+		On("apt-cache policy libc6", backend.Result{Stdout: "libc6:\n  Installed: 2.36-9+deb12u14\n  Candidate: 2.36-9+deb12u14\n  Version table:\n *** 2.36-9+deb12u14 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n     2.36-9+deb12u7 500\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n"}).
+		On(aptPrefix+"--allow-downgrades install libc6=2.36-9+deb12u7", backend.Result{})
+	r, c, _ := pkgFixture(t, rec)
+	_, err := r.Call(c, "pkg.install", nil, map[string]any{"pkgs": []any{map[string]any{"libc6": "<2.36-9+deb12u14"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(rec.CommandLines(), "\n"), "--allow-downgrades install libc6=2.36-9+deb12u7") {
+		t.Fatalf("commands: %q", rec.CommandLines())
+	}
+}
+
+func TestPkgInstallFailureNamesAptError(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{}).
+		On(aptPrefix+"install nosuch", backend.Result{ExitCode: 100, Stderr: "E: Unable to locate package nosuch\n"})
+	r, c, _ := pkgFixture(t, rec)
+	_, err := r.Call(c, "pkg.install", []any{"nosuch"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "E: Unable to locate package nosuch") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPkgArgumentErrors(t *testing.T) {
+	r, c, _ := pkgFixture(t, backend.NewRecorded())
+	for _, tc := range []struct {
+		fn     string
+		args   []any
+		kwargs map[string]any
+		want   string
+	}{
+		{"pkg.install", nil, nil, "a package name or pkgs is required"},
+		{"pkg.install", nil, map[string]any{"pkgs": []any{map[string]any{"a": "1", "b": "2"}}}, `argument "pkgs"`},
+		{"pkg.install", nil, map[string]any{"pkgs": "[a, [b]]"}, `argument "pkgs"`},
+		{"pkg.version", nil, nil, "at least one package name is required"},
+		{"pkg.upgrade_available", nil, nil, `missing required argument "name"`},
+		{"pkg.install", []any{"hello"}, map[string]any{"refresh": "maybe"}, `argument "refresh"`},
+	} {
+		_, err := r.Call(c, tc.fn, tc.args, tc.kwargs)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v %v: err = %v, want it to mention %q", tc.fn, tc.args, tc.kwargs, err, tc.want)
+		}
+	}
+}
+
+func TestPkgQueries(t *testing.T) {
+	list := "install ok installed\tbash\t5.2.15-2+b8\tamd64\ninstall ok installed\tlibc6\t2.36-9+deb12u14\tamd64\ndeinstall ok config-files\tnginx-common\t1.22.1-9\tall\n"
+	policy := "bash:\n  Installed: 5.2.15-2+b8\n  Candidate: 5.2.15-2+b13\n  Version table:\n     5.2.15-2+b13 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n *** 5.2.15-2+b8 100\n        100 /var/lib/dpkg/status\n" +
+		"libc6:\n  Installed: 2.36-9+deb12u14\n  Candidate: 2.36-9+deb12u14\n  Version table:\n *** 2.36-9+deb12u14 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n" +
+		"hello:\n  Installed: (none)\n  Candidate: 2.10-3\n  Version table:\n     2.10-3 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{Stdout: list}).
+		On("apt-cache policy bash libc6 hello nosuch", backend.Result{Stdout: policy}).
+		On("apt-cache policy bash", backend.Result{Stdout: policy}).
+		On("apt-get -q -o DPkg::Lock::Timeout=300 update", backend.Result{Stdout: "Hit:1 http://deb.debian.org/debian bookworm InRelease\nErr:2 http://127.0.0.1:9/debian bookworm InRelease\n  Could not connect\nW: Failed to fetch http://127.0.0.1:9/debian/dists/bookworm/InRelease\n"})
+	r, c, _ := pkgFixture(t, rec)
+	call := func(fn string, args []any, kw map[string]any) any {
+		t.Helper()
+		out, err := r.Call(c, fn, args, kw)
+		if err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		return out
+	}
+	if got := call("pkg.version", []any{"bash"}, nil); got != "5.2.15-2+b8" {
+		t.Errorf("pkg.version bash = %v", got)
+	}
+	if got, want := call("pkg.version", []any{"bash", "nosuch"}, nil), map[string]any{"bash": "5.2.15-2+b8", "nosuch": ""}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pkg.version bash nosuch = %v", got)
+	}
+	got := call("pkg.latest_version", []any{"bash", "libc6", "hello", "nosuch"}, map[string]any{"refresh": false})
+	if want := map[string]any{"bash": "5.2.15-2+b13", "libc6": "", "hello": "2.10-3", "nosuch": ""}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pkg.latest_version = %v, want %v", got, want)
+	}
+	if got := call("pkg.upgrade_available", []any{"bash"}, map[string]any{"refresh": false}); got != true {
+		t.Errorf("pkg.upgrade_available bash = %v", got)
+	}
+	if got, want := call("pkg.list_pkgs", nil, nil), map[string]any{"bash": "5.2.15-2+b8", "libc6": "2.36-9+deb12u14"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pkg.list_pkgs = %v", got)
+	}
+	if got, want := call("pkg.list_pkgs", nil, map[string]any{"versions_as_list": true, "removed": true}), map[string]any{"nginx-common": []any{"1.22.1-9"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pkg.list_pkgs removed = %v", got)
+	}
+	if got, want := call("pkg.list_repo_pkgs", []any{"bash"}, nil), map[string]any{"bash": []any{"5.2.15-2+b13", "5.2.15-2+b8"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pkg.list_repo_pkgs = %v", got)
+	}
+	repos := call("pkg.refresh_db", nil, nil).(map[string]any)
+	if repos["http://deb.debian.org/debian bookworm InRelease"] != false || repos["http://127.0.0.1:9/debian bookworm InRelease"] != false {
+		t.Errorf("pkg.refresh_db = %v", repos)
+	}
+	if _, err := r.Call(c, "pkg.refresh_db", nil, map[string]any{"failhard": true}); err == nil || !strings.Contains(err.Error(), "Failed to fetch") {
+		t.Errorf("pkg.refresh_db failhard=True: err = %v", err)
+	}
+}
+
+func TestPkgPurgeShape(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\thello\t2.10-3\tamd64\ndeinstall ok config-files\tnginx-common\t1.22.1-9\tall\n"}).
+		On(dpkgQuery, backend.Result{Stdout: ""}).
+		On("apt-get -q -y -o DPkg::Lock::Timeout=300 purge hello nginx-common", backend.Result{})
+	r, c, au := pkgFixture(t, rec)
+	out, err := r.Call(c, "pkg.purge", nil, map[string]any{"pkgs": "[hello, nginx-common, absent]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"removed":   map[string]any{"nginx-common": map[string]any{"old": "1.22.1-9", "new": ""}},
+		"installed": map[string]any{"hello": map[string]any{"old": "2.10-3", "new": ""}},
+	}
+	if !reflect.DeepEqual(out, want) {
+		t.Fatalf("pkg.purge = %v\nwant %v", out, want)
+	}
+	if want := []string{"pkg.removed hello 2.10-3 -> "}; !reflect.DeepEqual(au.recs, want) {
+		t.Fatalf("audit = %q", au.recs)
+	}
+	// Nothing to do: no command, empty changes.
+	rec2 := backend.NewRecorded().On(dpkgQuery, backend.Result{})
+	r2, c2, _ := pkgFixture(t, rec2)
+	out, err = r2.Call(c2, "pkg.remove", []any{"hello"}, nil)
+	if err != nil || !reflect.DeepEqual(out, map[string]any{}) {
+		t.Fatalf("pkg.remove of an absent package = %v, %v", out, err)
+	}
+}
+
+func TestPkgRefusesOtherFamilies(t *testing.T) {
+	r := execmod.Builtin()
+	c := &execmod.Context{Ctx: context.Background(), Registry: r, Grains: map[string]any{"os_family": "RedHat"}}
+	_, err := r.Call(c, "pkg.list_pkgs", nil, nil)
+	if err == nil || err.Error() != "pkg: no backend for os_family RedHat (supported: Debian)" {
+		t.Fatalf("err = %v", err)
+	}
+}
