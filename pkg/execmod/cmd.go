@@ -831,4 +831,3 @@ func cmdWhich(_ *Context, args []any, kwargs map[string]any) (any, error) {
 	}
 	return nil, nil
 }
-
