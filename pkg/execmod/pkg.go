@@ -62,7 +62,7 @@ func (r cmdRunAll) Run(_ context.Context, cmd backend.Cmd) (backend.Result, erro
 	for i, a := range cmd.Argv {
 		argv[i] = a
 	}
-	kw := map[string]any{"python_shell": false}
+	kw := map[string]any{"python_shell": false, "rstrip": false, "ignore_retcode": true, "output_loglevel": "debug"}
 	if len(cmd.Env) > 0 {
 		env := map[string]any{}
 		for k, v := range cmd.Env {

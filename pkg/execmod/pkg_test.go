@@ -2,6 +2,8 @@ package execmod_test
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -192,5 +194,42 @@ func TestPkgRefusesOtherFamilies(t *testing.T) {
 	_, err := r.Call(c, "pkg.list_pkgs", nil, nil)
 	if err == nil || err.Error() != "pkg: no backend for os_family RedHat (supported: Debian)" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type anyAudit struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (a *anyAudit) Record(action string, d map[string]any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.actions = append(a.actions, action+" "+fmt.Sprint(d["cmd"]))
+}
+
+// TestPkgRunsThroughCmdRunAll reads the real package database through
+// the builtin registry, where backend commands go through cmd.run_all
+// (so they are logged and audited like any command).
+func TestPkgRunsThroughCmdRunAll(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("not a Debian host: no dpkg-query")
+	}
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "dpkg").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := execmod.Builtin()
+	au := &anyAudit{}
+	c := &execmod.Context{Ctx: context.Background(), Registry: r, Audit: au, Grains: map[string]any{"os_family": "Debian"}}
+	got, err := r.Call(c, "pkg.version", []any{"dpkg"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(out) {
+		t.Fatalf("pkg.version dpkg = %v, dpkg-query says %q", got, out)
+	}
+	if !strings.Contains(strings.Join(au.actions, "\n"), "dpkg-query") {
+		t.Fatalf("dpkg-query did not go through cmd.run_all; audit: %q", au.actions)
 	}
 }
