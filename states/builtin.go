@@ -5,6 +5,8 @@ package states
 var builtins = []func() *Module{
 	File,
 	Cmd,
+	User,
+	Group,
 	Pkg,
 	Service,
 	Test,

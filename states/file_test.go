@@ -100,13 +100,14 @@ func newFileEnv(t *testing.T) *fileEnv {
 
 func (e *fileEnv) run(fn Func, name string, test bool, args map[string]any) Result {
 	e.t.Helper()
-	if args == nil {
-		args = map[string]any{}
+	m := map[string]any{}
+	for k, v := range args {
+		m[k] = v
 	}
 	if test {
-		args["test"] = true
+		m["test"] = true
 	}
-	return fn(&Request{Exec: e.ec, ID: name, Name: name, Args: args})
+	return fn(&Request{Exec: e.ec, ID: name, Name: name, Args: m})
 }
 
 func (e *fileEnv) root(rel, content string) {

@@ -59,9 +59,9 @@ func optStr(p *string) any {
 	return *p
 }
 
-// CronRaw returns a user's crontab text ("" when there is none).
+// cronRawText returns a user's crontab text ("" when there is none).
 func cronRawText(c *Context, user string) (string, error) {
-	so, se, rc, err := acctRun(c, "", "crontab", "-u", user, "-l")
+	so, se, rc, err := acctQuery(c, "crontab", "-u", user, "-l")
 	if err != nil {
 		return "", err
 	}

