@@ -25,7 +25,10 @@ type builder struct {
 	excludes []exclude
 	rendered map[string]bool
 	iorder   int
-	errs     []string
+	// autoOrder is Salt's state_auto_order (default on): states run in
+	// definition order; off means lexicographic order.
+	autoOrder bool
+	errs      []string
 }
 
 type exclude struct {
@@ -40,11 +43,18 @@ func newBuilder(ec *execmod.Context, opts Options) *builder {
 	if env == "" {
 		env = "base"
 	}
+	auto := true
+	if ec != nil {
+		if v, ok := ec.Opts["state_auto_order"].(bool); ok {
+			auto = v
+		}
+	}
 	return &builder{
 		ec: ec, opts: opts, env: env,
-		high:     HighData{Decls: map[string]*Decl{}},
-		rendered: map[string]bool{},
-		iorder:   10000,
+		high:      HighData{Decls: map[string]*Decl{}},
+		rendered:  map[string]bool{},
+		iorder:    10000,
+		autoOrder: auto,
 	}
 }
 
@@ -143,7 +153,7 @@ func (b *builder) renderSLS(sls string, from states.Pos) bool {
 			continue
 		}
 		for _, s := range d.States {
-			if s.argIndex("order") < 0 {
+			if b.autoOrder && s.argIndex("order") < 0 {
 				s.AutoOrder = b.iorder
 				b.iorder++
 			}

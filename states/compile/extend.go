@@ -102,7 +102,7 @@ func (b *builder) reconcile(ext *Decl, name string, at states.Pos) {
 				continue
 			}
 			cp.AutoOrder = 0
-			if cp.argIndex("order") < 0 {
+			if b.autoOrder && cp.argIndex("order") < 0 {
 				cp.AutoOrder = b.iorder
 				b.iorder++
 			}

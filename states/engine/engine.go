@@ -221,13 +221,24 @@ func (r *runner) build(chunks []states.Chunk) error {
 	}
 	for _, n := range r.nodes {
 		for _, t := range n.reqs["prereq"] {
-			for _, d := range t.deps {
-				if d != n {
-					n.deps = appendUnique(n.deps, d)
-				}
-			}
 			t.deps = appendUnique(t.deps, n)
 			t.reqs["prerequired"] = appendUnique(t.reqs["prerequired"], n)
+		}
+	}
+	// Until nothing changes: a prereq state inherits its targets' other
+	// dependencies (chains of prereq can add more on each pass).
+	for changed := true; changed; {
+		changed = false
+		for _, n := range r.nodes {
+			for _, t := range n.reqs["prereq"] {
+				for _, d := range t.deps {
+					if d == n || containsNode(t.reqs["prerequired"], d) || containsNode(n.deps, d) {
+						continue
+					}
+					n.deps = append(n.deps, d)
+					changed = true
+				}
+			}
 		}
 	}
 	if cyc := r.findCycle(); cyc != nil {
