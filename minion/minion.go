@@ -235,42 +235,47 @@ func (m *Minion) loadPin() error {
 func (m *Minion) awaitAccept(ctx context.Context, nc *nats.Conn, status <-chan *nats.Msg) bool {
 	req, _ := json.Marshal(proto.KeyRequest{V: proto.Version, ID: m.cfg.ID, Nkey: keys.Public(m.kp), Grains: m.cfg.Grains})
 	wait := time.Second
+	var last string
 	for {
 		_ = nc.Publish(proto.KeyRequestSubject(keys.Public(m.kp)), req)
 		timer := time.NewTimer(jitter(wait))
-		var st *proto.KeyStatus
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return false
-		case msg := <-status:
-			timer.Stop()
-			st = m.checkStatus(msg)
-		case <-timer.C:
-		}
-		if st == nil {
-			wait = min(wait*2, 30*time.Second)
-			continue
-		}
-		switch st.State {
-		case proto.KeyAccepted:
-			if err := m.pinMaster(st); err != nil {
-				m.log.Error("master refused", "err", err)
-				wait = 2 * time.Minute
-				continue
+		next := min(wait*2, 30*time.Second)
+	collect:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return false
+			case <-timer.C:
+				break collect
+			case msg := <-status:
+				st := m.checkStatus(msg)
+				if st == nil {
+					continue
+				}
+				switch st.State {
+				case proto.KeyAccepted:
+					if err := m.pinMaster(st); err != nil {
+						m.log.Error("master refused", "err", err)
+						next = 2 * time.Minute
+						continue
+					}
+					timer.Stop()
+					return true
+				case proto.KeyPending:
+					if last != st.State {
+						m.log.Info("key pending acceptance on the master", "finger", keys.Fingerprint(keys.Public(m.kp)))
+					}
+				default:
+					if last != st.State {
+						m.log.Error("master refused our key; retrying later", "state", st.State, "reason", st.Reason)
+					}
+					next = 2 * time.Minute
+				}
+				last = st.State
 			}
-			return true
-		case proto.KeyPending:
-			m.log.Info("key pending acceptance on the master", "finger", keys.Fingerprint(keys.Public(m.kp)))
-			wait = min(wait*2, 30*time.Second)
-		default:
-			m.log.Error("master refused our key; retrying later", "state", st.State, "reason", st.Reason)
-			wait = 2 * time.Minute
 		}
-		// Drain a burst of statuses answered to earlier requests.
-		for len(status) > 0 {
-			<-status
-		}
+		wait = next
 	}
 }
 
