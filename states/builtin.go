@@ -7,6 +7,7 @@ var builtins = []func() *Module{
 	Cmd,
 	User,
 	Group,
+	Cron,
 	Pkg,
 	Service,
 	Test,
