@@ -46,6 +46,10 @@ var collectors = []named{
 	{"dmi", collectDMI},
 	{"process", collectProcess},
 	{"brine", collectVersion},
+	{"dns", collectDNS},
+	{"fqdn_ip", collectFQDNIPs},
+	{"selinux", collectSELinux},
+	{"locale", collectLocale},
 }
 
 // Names lists the registered collectors in the order they run.
@@ -132,4 +136,5 @@ func collectVersion(_ context.Context, g map[string]any) {
 	}
 	g["saltversion"] = v
 	g["brineversion"] = v
+	g["saltversioninfo"] = versionInfo(v)
 }

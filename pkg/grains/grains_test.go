@@ -151,6 +151,25 @@ ID_LIKE="ubuntu debian"
 VERSION_ID="1.2"
 `
 
+const mint203 = `NAME="Linux Mint"
+VERSION="20.3 (Una)"
+ID=linuxmint
+ID_LIKE=ubuntu
+PRETTY_NAME="Linux Mint 20.3"
+VERSION_ID="20.3"
+VERSION_CODENAME=una
+UBUNTU_CODENAME=focal
+`
+
+const pop2004 = `NAME="Pop!_OS"
+VERSION="20.04 LTS"
+ID=pop
+ID_LIKE="ubuntu debian"
+PRETTY_NAME="Pop!_OS 20.04 LTS"
+VERSION_ID="20.04"
+VERSION_CODENAME=focal
+`
+
 func TestOSGrains(t *testing.T) {
 	cases := []struct {
 		name string
@@ -178,7 +197,18 @@ func TestOSGrains(t *testing.T) {
 			"osrelease_info": []any{3, 19, 1},
 		}},
 		{"derivative", derivative, map[string]any{
-			"os": "Example OS", "os_family": "Debian", "osrelease": "1.2", "osmajorrelease": 1,
+			"os": "Exampleos", "os_family": "Debian", "osrelease": "1.2", "osmajorrelease": 1,
+			"osfinger": "Example OS-1",
+		}},
+		{"mint", mint203, map[string]any{
+			"os": "Mint", "os_family": "Debian", "osfullname": "Linux Mint", "oscodename": "una",
+			"osrelease": "20.3", "osfinger": "Linux Mint-20",
+		}},
+		{"pop", pop2004, map[string]any{
+			"os": "Pop", "os_family": "Debian", "osfullname": "Pop!_OS", "osfinger": "Pop!_OS-20.04",
+		}},
+		{"centos-stream", "NAME=\"CentOS Stream\"\nVERSION=\"9\"\nID=\"centos\"\nVERSION_ID=\"9\"\n", map[string]any{
+			"os": "CentOS Stream", "os_family": "RedHat", "osfinger": "CentOS Stream-9",
 		}},
 	}
 	for _, c := range cases {
@@ -247,5 +277,31 @@ func BenchmarkCollector(b *testing.B) {
 				CollectOnly(ctx, n)
 			}
 		})
+	}
+}
+
+func TestParseResolvConf(t *testing.T) {
+	got := ParseResolvConf([]byte("# generated\nnameserver 10.0.0.2\nnameserver fd00::53\nnameserver bogus\nsearch a.example b.example\ndomain a.example\noptions ndots:2 rotate\n"))
+	want := map[string]any{
+		"nameservers": []any{"10.0.0.2", "fd00::53"}, "ip4_nameservers": []any{"10.0.0.2"}, "ip6_nameservers": []any{"fd00::53"},
+		"search": []any{"a.example", "b.example"}, "domain": "a.example", "options": []any{"ndots:2", "rotate"}, "sortlist": []any{},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestVersionInfo(t *testing.T) {
+	if got := versionInfo("3007.1"); !reflect.DeepEqual(got, []any{3007, 1}) {
+		t.Errorf("3007.1 -> %v", got)
+	}
+	if got := versionInfo("0.4.0-dev"); !reflect.DeepEqual(got, []any{0, 4, 0}) {
+		t.Errorf("0.4.0-dev -> %v", got)
+	}
+	g := Collect(context.Background(), nil)
+	for _, k := range []string{"dns", "fqdn_ip4", "selinux", "locale_info", "saltversioninfo"} {
+		if _, ok := g[k]; !ok {
+			t.Errorf("grain %s missing", k)
+		}
 	}
 }

@@ -54,7 +54,7 @@ var osFamilies = map[string]string{
 	"RedHat": "RedHat", "CentOS": "RedHat", "Rocky": "RedHat", "AlmaLinux": "RedHat",
 	"OEL": "RedHat", "Fedora": "RedHat", "Amazon": "RedHat", "Scientific": "RedHat",
 	"CloudLinux": "RedHat", "Virtuozzo": "RedHat", "XenServer": "RedHat", "Photon OS": "RedHat",
-	"CBL-Mariner": "RedHat", "AlmaLinux OS": "RedHat",
+	"CBL-Mariner": "RedHat", "AlmaLinux OS": "RedHat", "CentOS Stream": "RedHat",
 	"Alpine": "Alpine",
 	"Arch":   "Arch", "Arch ARM": "Arch", "Manjaro": "Arch",
 	"Gentoo": "Gentoo",
@@ -96,11 +96,16 @@ func OSGrains(rel map[string]string) map[string]any {
 	g := map[string]any{}
 	id := strings.ToLower(rel["ID"])
 	osName, ok := osNames[id]
-	if !ok {
-		// Unknown distribution: try its ID_LIKE parents, then its NAME.
-		osName = rel["NAME"]
+	switch {
+	case rel["NAME"] == "CentOS Stream":
+		osName = "CentOS Stream"
+	case !ok:
+		// Unknown distribution: its ID capitalised, as Python's
+		// str.capitalize does ("mendel" -> "Mendel"); the family then
+		// comes from ID_LIKE.
+		osName = id
 		if osName == "" {
-			osName = id
+			osName = strings.ToLower(rel["NAME"])
 		}
 		if len(osName) > 0 {
 			osName = strings.ToUpper(osName[:1]) + osName[1:]
