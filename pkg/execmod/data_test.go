@@ -20,7 +20,7 @@ func TestTestModule(t *testing.T) {
 	if got := call(t, c, "test.echo", []any{"foo bar"}, nil); got != "foo bar" {
 		t.Errorf("test.echo = %v", got)
 	}
-	got := call(t, c, "test.arg", []any{1, "two"}, map[string]any{"three": 3})
+	got := call(t, c, "test.arg", []any{1, "two"}, map[string]any{"three": 3, "__pub_jid": "1"})
 	want := map[string]any{"args": []any{1, "two"}, "kwargs": map[string]any{"three": 3}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("test.arg = %v", got)

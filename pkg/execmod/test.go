@@ -3,6 +3,7 @@ package execmod
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/grains"
@@ -50,11 +51,23 @@ func testArg(_ *Context, args []any, kwargs map[string]any) (any, error) {
 	if args == nil {
 		args = []any{}
 	}
-	return map[string]any{"args": args, "kwargs": kwargs}, nil
+	return map[string]any{"args": args, "kwargs": publicKwargs(kwargs)}, nil
 }
 
 func testKwarg(_ *Context, _ []any, kwargs map[string]any) (any, error) {
-	return kwargs, nil
+	return publicKwargs(kwargs), nil
+}
+
+// publicKwargs drops Salt's private "__"-prefixed keys (__pub_jid, ...)
+// that the job machinery adds, as test.arg does.
+func publicKwargs(kwargs map[string]any) map[string]any {
+	out := make(map[string]any, len(kwargs))
+	for k, v := range kwargs {
+		if !strings.HasPrefix(k, "__") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func testSleep(c *Context, args []any, kwargs map[string]any) (any, error) {
