@@ -64,7 +64,9 @@ func TestCmdRun(t *testing.T) {
 	e := cmdTestEnv(t)
 	marker := filepath.Join(e.dir, "ran")
 	cmd := "echo hi; echo $GREETING >> " + marker
-	args := func() map[string]any { return map[string]any{"env": []any{map[string]any{"GREETING": "hello"}}, "cwd": e.dir} }
+	args := func() map[string]any {
+		return map[string]any{"env": []any{map[string]any{"GREETING": "hello"}}, "cwd": e.dir}
+	}
 
 	r := e.run(cmdRun, cmd, true, args())
 	expect(t, "test", r, nil, `Command "`+cmd+`" would have been executed`, 1)
@@ -135,6 +137,14 @@ func TestCmdWaitScriptModWatch(t *testing.T) {
 	r = e.run(cmdScript, "hello", false, args())
 	expect(t, "script", r, yes, "Command 'hello' run", 4)
 	if r.Changes["stdout"] != "hello world from {{ who }}" {
+		t.Fatalf("stdout %q", r.Changes["stdout"])
+	}
+	tpl := args()
+	tpl["template"] = "jinja"
+	tpl["context"] = map[string]any{"who": "jinja"}
+	r = e.run(cmdScript, "hello", false, tpl)
+	expect(t, "script template", r, yes, "Command 'hello' run", 4)
+	if r.Changes["stdout"] != "hello world from jinja" {
 		t.Fatalf("stdout %q", r.Changes["stdout"])
 	}
 	expect(t, "script missing", e.run(cmdScript, "x", false, map[string]any{"source": "salt://nope.sh"}), no, "Unable to cache script salt://nope.sh from saltenv 'base'", 0)

@@ -1,13 +1,13 @@
 package states
 
 import (
-	"errors"
-
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/render"
 )
 
-// renderFileJinja renders a managed file's template. It is a variable so
-// that the renderer is wired in one place.
+// renderFileJinja renders a managed file's (or script's) Jinja template
+// with the run's grains, pillar and opts plus the state's context and
+// defaults. It is a variable so the renderer is wired in one place.
 var renderFileJinja = func(ec *execmod.Context, name string, src []byte, vars map[string]any) (string, error) {
-	return "", errors.New("jinja renderer not available")
+	return render.Jinja(ec, name, src, vars)
 }

@@ -584,3 +584,30 @@ func BenchmarkFileManagedNoop(b *testing.B) {
 		}
 	}
 }
+
+func TestFileManagedTemplate(t *testing.T) {
+	e := newFileEnv(t)
+	e.root("tpl/motd.j2", "os={{ grains['os'] }} motd={{ pillar['app']['motd'] }} who={{ who }} port={{ port }}\n")
+	p := filepath.Join(e.dir, "motd")
+	args := func() map[string]any {
+		return map[string]any{"source": "salt://tpl/motd.j2", "template": "jinja",
+			"defaults": map[string]any{"who": "default", "port": 80}, "context": map[string]any{"who": "context"}}
+	}
+	r := e.run(fileManaged, p, false, args())
+	expect(t, "render", r, yes, "updated", 1)
+	if got := readFile(t, p); got != "os=Debian motd=from pillar who=context port=80\n" {
+		t.Fatalf("rendered %q", got)
+	}
+	expect(t, "render again", e.run(fileManaged, p, false, args()), yes, "correct state", 0)
+	r = e.run(fileManaged, p, false, map[string]any{"contents": "x={{ 1 + 2 }}", "template": "jinja"})
+	expect(t, "contents template", r, yes, "updated", 1)
+	if readFile(t, p) != "x=3\n" {
+		t.Fatal(readFile(t, p))
+	}
+	e.root("tpl/bad.j2", "{% if %}\n")
+	r = e.run(fileManaged, p, false, map[string]any{"source": "salt://tpl/bad.j2", "template": "jinja"})
+	expect(t, "bad template", r, no, "Unable to manage file", 0)
+	if readFile(t, p) != "x=3\n" {
+		t.Fatal("a failed render changed the file")
+	}
+}
