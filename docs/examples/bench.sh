@@ -1,5 +1,41 @@
 #!/usr/bin/env bash
 # make bench: prints every figure docs/PERFORMANCE.md records.
+# Each section is a function so it can be run alone: bench.sh state_engine
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test -run=NONE -bench=. -benchmem ./...
+
+say() { printf '\n== %s\n' "$*"; }
+
+machine() {
+	say "machine"
+	echo "cores: $(nproc)  memory: $(free -m | awk '/Mem:/ {print $2}') MiB  go: $(go version | awk '{print $3}')"
+	grep -m1 'model name' /proc/cpuinfo || true
+}
+
+# state_engine applies a generated tree (300 file.managed of 1 KB, 50
+# file.directory, 20 cmd.run guarded by creates, 20 file.symlink; and a
+# 3,000-file tree) with the real `brine-minion call --local` process, into
+# an empty dir and again with nothing to change, reporting wall time and
+# peak RSS of the whole process.
+state_engine() {
+	say "state engine: brine-minion call --local state.apply (whole process)"
+	go test -run=NONE -bench=BenchmarkCallLocal -benchtime=5x ./states/highstate/
+}
+
+# packages runs every other Go benchmark in the module.
+packages() {
+	say "package benchmarks"
+	go test -run=NONE -bench=. -benchmem $(go list ./... | grep -v /states/highstate)
+}
+
+main() {
+	if [[ $# -gt 0 ]]; then
+		for f in "$@"; do "$f"; done
+		return
+	fi
+	machine
+	state_engine
+	packages
+}
+
+main "$@"
