@@ -57,16 +57,18 @@ type result struct {
 }
 
 type runner struct {
-	ctx     context.Context
-	opts    Options
-	log     *slog.Logger
-	nodes   []*node
-	mu      sync.Mutex
-	results map[string]*result
-	pre     map[string]*result
-	runNum  int
-	stopped bool
-	wg      sync.WaitGroup
+	ctx   context.Context
+	opts  Options
+	log   *slog.Logger
+	nodes []*node
+	// byIDName indexes nodes by ID and by name, in run order.
+	byIDName map[string][]*node
+	mu       sync.Mutex
+	results  map[string]*result
+	pre      map[string]*result
+	runNum   int
+	stopped  bool
+	wg       sync.WaitGroup
 }
 
 // Run orders and runs the chunks with every requisite; it returns results
@@ -143,6 +145,14 @@ func (r *runner) build(chunks []states.Chunk) error {
 		}
 		r.nodes = append(r.nodes, n)
 	}
+	r.byIDName = map[string][]*node{}
+	for _, n := range r.nodes {
+		// Nodes are visited in run order, so every list stays in run order.
+		r.byIDName[n.c.ID] = append(r.byIDName[n.c.ID], n)
+		if n.c.Name != n.c.ID {
+			r.byIDName[n.c.Name] = append(r.byIDName[n.c.Name], n)
+		}
+	}
 	for _, n := range r.nodes {
 		lost := map[string][]string{}
 		var lostOrder []string
@@ -153,7 +163,7 @@ func (r *runner) build(chunks []states.Chunk) error {
 			}
 			list, ok := raw.([]any)
 			if !ok {
-				errs = append(errs, fmt.Sprintf("%s: The %s statement in state '%s' in SLS '%s' needs to be formed as a list", n.c.Pos, t, n.c.ID, n.c.SLS))
+				errs = append(errs, at(n)+fmt.Sprintf("The %s statement in state '%s' in SLS '%s' needs to be formed as a list", t, n.c.ID, n.c.SLS))
 				continue
 			}
 			kind := t
@@ -169,7 +179,7 @@ func (r *runner) build(chunks []states.Chunk) error {
 			for _, item := range list {
 				key, val, ok := parseRef(item)
 				if !ok {
-					errs = append(errs, fmt.Sprintf("%s: Requisite [%s: %s] in state [%s] in SLS [%s] must have a string as the value", n.c.Pos, t, key, n.c.Name, n.c.SLS))
+					errs = append(errs, at(n)+fmt.Sprintf("Requisite [%s: %s] in state [%s] in SLS [%s] must have a string as the value", t, key, n.c.Name, n.c.SLS))
 					continue
 				}
 				if val == "" {
@@ -199,7 +209,7 @@ func (r *runner) build(chunks []states.Chunk) error {
 					fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", 23), l)
 				}
 			}
-			errs = append(errs, fmt.Sprintf("%s: ID '%s' in SLS '%s': %s", n.c.Pos, n.c.ID, n.c.SLS, strings.TrimRight(b.String(), "\n")))
+			errs = append(errs, at(n)+fmt.Sprintf("ID '%s' in SLS '%s': %s", n.c.ID, n.c.SLS, strings.TrimRight(b.String(), "\n")))
 		}
 	}
 	if len(errs) > 0 {
@@ -246,9 +256,17 @@ func (r *runner) build(chunks []states.Chunk) error {
 		for _, c := range cyc {
 			parts = append(parts, fmt.Sprintf("SLS '%s' ID '%s'", c.c.SLS, c.c.ID))
 		}
-		return &Errors{List: []string{fmt.Sprintf("%s: Recursive requisite found: %s", cyc[0].c.Pos, strings.Join(parts, " -> "))}}
+		return &Errors{List: []string{at(cyc[0]) + "Recursive requisite found: " + strings.Join(parts, " -> ")}}
 	}
 	return nil
+}
+
+// at prefixes a message with the state's file:line:col when known.
+func at(n *node) string {
+	if p := n.c.Pos.String(); p != "" {
+		return p + ": "
+	}
+	return ""
 }
 
 func appendUnique(l []*node, n *node) []*node {
@@ -290,6 +308,16 @@ func parseRef(item any) (key, val string, ok bool) {
 // match finds the chunks a requisite reference names: by SLS, or by ID
 // or name (wildcards allowed) with the module, or any module for "id".
 func (r *runner) match(key, val string) []*node {
+	if key != "sls" && !compile.IsGlob(val) {
+		// Exact targets (the common case) come from the index.
+		var out []*node
+		for _, n := range r.byIDName[val] {
+			if key == "id" || key == n.c.State {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
 	var out []*node
 	for _, n := range r.nodes {
 		if key == "sls" {
@@ -410,6 +438,8 @@ func (r *runner) store(n *node, res *result) {
 	r.mu.Lock()
 	r.results[n.tag] = res
 	r.mu.Unlock()
+	r.log.Debug("state finished", "state", n.tag, "result", pyResult(res.r.Result),
+		"run_num", res.r.RunNum, "duration_ms", res.r.Duration)
 }
 
 // skip records a state that did not run (requisite outcome).
