@@ -88,11 +88,15 @@ func defaultShell(c *Context) string {
 	return "/bin/sh"
 }
 
-// pythonShellDefault is Salt's rule: a command published directly by an
-// operator (it carries __pub_jid) runs through the shell, as does any
-// command when the cmd_safe option is False; calls from other modules
-// and templates do not, so their arguments are never shell-interpreted.
+// pythonShellDefault is Salt's rule: a command an operator called
+// directly (Context.Direct, or a __pub_jid argument as Salt passes it)
+// runs through the shell, as does any command when the cmd_safe option
+// is False; calls from other modules and templates do not, so their
+// arguments are never shell-interpreted.
 func pythonShellDefault(c *Context, kw map[string]any) bool {
+	if c.Direct() {
+		return true
+	}
 	if jid, ok := kw["__pub_jid"]; ok && jid != nil && jid != "" {
 		return true
 	}

@@ -378,3 +378,32 @@ func TestShlexSplit(t *testing.T) {
 		t.Errorf("ShellQuote = %s", q)
 	}
 }
+
+// TestCmdDirectCallUsesShell checks Salt's rule: a command an operator
+// runs (Registry.Call) goes through the shell, the same command run by a
+// module or a template (Context.Call) does not.
+func TestCmdDirectCallUsesShell(t *testing.T) {
+	c, _ := newCtx(t)
+	r := c.Registry
+	r.Register("nested.run", "Run cmd.run from inside a module.\nCLI Example: brine-master run '*' nested.run", func(c *execmod.Context, args []any, _ map[string]any) (any, error) {
+		if !c.Direct() {
+			return nil, fmt.Errorf("nested.run should see a direct call")
+		}
+		return c.Call("cmd.run", args, nil)
+	})
+	got, err := r.Call(c, "cmd.run", []any{"echo a | tr a b"}, nil)
+	if err != nil || got != "b" {
+		t.Errorf("direct cmd.run = %q, %v; want the shell's output", got, err)
+	}
+	if c.Direct() {
+		t.Error("Registry.Call marked the caller's context as direct")
+	}
+	got, err = r.Call(c, "nested.run", []any{"echo a | tr a b"}, nil)
+	if err != nil || got != "a | tr a b" {
+		t.Errorf("nested cmd.run = %q, %v; want no shell", got, err)
+	}
+	got, err = r.Call(c, "cmd.run", []any{"echo a | tr a b"}, map[string]any{"python_shell": false})
+	if err != nil || got != "a | tr a b" {
+		t.Errorf("direct cmd.run python_shell=False = %q, %v", got, err)
+	}
+}

@@ -76,8 +76,22 @@ func (r *Registry) Names() []string {
 	return out
 }
 
-// Call runs a function by name with the given context.
+// Call runs a function by name with the given context. It is the entry
+// point for a function an operator asked for (a published job or a
+// `brine-minion call`): the function sees Context.Direct true, which is
+// how cmd.run knows to use a shell by default, as Salt's does for a
+// published call. Calls made from inside a module or a template go
+// through Context.Call and see Direct false.
 func (r *Registry) Call(c *Context, name string, args []any, kwargs map[string]any) (any, error) {
+	if c != nil && !c.direct {
+		cc := *c
+		cc.direct = true
+		c = &cc
+	}
+	return r.call(c, name, args, kwargs)
+}
+
+func (r *Registry) call(c *Context, name string, args []any, kwargs map[string]any) (any, error) {
 	e, ok := r.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownFunction, name)
@@ -122,7 +136,16 @@ type Context struct {
 	Registry *Registry
 	// Saltenv is the file-server environment (Salt's saltenv), "base" by default.
 	Saltenv string
+
+	// direct is set on the copy of the context a top-level call runs
+	// with; see Registry.Call.
+	direct bool
 }
+
+// Direct reports whether the running function was called by an operator
+// (Registry.Call) rather than by another module or a template
+// (Context.Call), as Salt tells them apart by the __pub_jid argument.
+func (c *Context) Direct() bool { return c != nil && c.direct }
 
 // Record forwards to the Auditor if one is set.
 func (c *Context) Record(action string, detail map[string]any) {
@@ -153,5 +176,10 @@ func (c *Context) Call(name string, args []any, kwargs map[string]any) (any, err
 	if c.Registry == nil {
 		return nil, fmt.Errorf("%w: %q (no registry)", ErrUnknownFunction, name)
 	}
-	return c.Registry.Call(c, name, args, kwargs)
+	if c.direct {
+		cc := *c
+		cc.direct = false
+		c = &cc
+	}
+	return c.Registry.call(c, name, args, kwargs)
 }
