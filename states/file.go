@@ -672,6 +672,12 @@ func fileManaged(r *Request) Result {
 	if lerr == nil && lfi.Mode()&fs.ModeSymlink != 0 && follow {
 		if t, err := filepath.EvalSymlinks(name); err == nil {
 			real = t
+		} else if t, err := os.Readlink(name); err == nil {
+			// A dangling link: manage the file it points at.
+			if !filepath.IsAbs(t) {
+				t = filepath.Join(filepath.Dir(name), t)
+			}
+			real = filepath.Clean(t)
 		}
 	}
 	fi, err := os.Lstat(real)
@@ -742,7 +748,7 @@ func fileManaged(r *Request) Result {
 			out.changes[k] = v
 		}
 		if len(out.changes) == 0 {
-			return out.ok(fmt.Sprintf("File %s is in the correct state", name))
+			return out.ok(fmt.Sprintf("The file %s is in the correct state", name))
 		}
 		return out.pending(fmt.Sprintf("The file %s is set to be changed", name) + testNote)
 	}

@@ -164,7 +164,7 @@ func fileDirectory(r *Request) Result {
 			lines = append(lines, p+": removed - Removed due to clean")
 		}
 		if len(out.changes) == 0 {
-			return out.ok(fmt.Sprintf("Directory %s is in the correct state", name))
+			return out.ok(fmt.Sprintf("The directory %s is in the correct state", name))
 		}
 		return out.pending("The following files will be changed:\n" + strings.Join(lines, "\n") + "\n")
 	}
