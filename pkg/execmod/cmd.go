@@ -707,7 +707,7 @@ func runScript(c *Context, fn string, args []any, kwargs map[string]any) (cmdRes
 	if err != nil {
 		return cmdResult{}, err
 	}
-	saltenv, err := Str(kw, "saltenv", "")
+	saltenv, err := saltenvOf(c, kw)
 	if err != nil {
 		return cmdResult{}, err
 	}
@@ -716,11 +716,7 @@ func runScript(c *Context, fn string, args []any, kwargs map[string]any) (cmdRes
 		if c == nil || c.Files == nil {
 			return cmdResult{}, fmt.Errorf("%s: no file client to fetch %s", fn, source)
 		}
-		url := source
-		if saltenv != "" && !strings.Contains(url, "saltenv=") {
-			url += "?saltenv=" + saltenv
-		}
-		if content, err = c.Files.Read(c.Context(), url); err != nil {
+		if content, err = c.Files.Read(c.Context(), withEnv(source, saltenv)); err != nil {
 			return cmdResult{}, fmt.Errorf("%s: Unable to cache script from %s: %w", fn, source, err)
 		}
 	} else {

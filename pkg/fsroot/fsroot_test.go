@@ -156,3 +156,12 @@ func FuzzJoin(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkJoin(b *testing.B) {
+	root, _ := tree(b)
+	for b.Loop() {
+		if _, err := Join(root, "sub/file.txt"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
