@@ -1,0 +1,341 @@
+package states_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/states"
+)
+
+// The pkg states and the pkg execution module against the real apt and
+// the Debian archive, with `hello` (one small package from Debian 12's
+// main archive, depending only on libc6). CI runs this as root.
+
+const pkgTestPkg = "hello"
+
+type pkgTestAudit struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (a *pkgTestAudit) Record(action string, d map[string]any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if strings.HasPrefix(action, "pkg.") {
+		a.recs = append(a.recs, fmt.Sprintf("%s %v %v -> %v", action, d["name"], d["old"], d["new"]))
+	}
+}
+
+func (a *pkgTestAudit) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.recs
+	a.recs = nil
+	return r
+}
+
+type tLogWriter struct{ t testing.TB }
+
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// pkgTestEnv is a registry and a context on the real host.
+type pkgTestEnv struct {
+	t     *testing.T
+	reg   *execmod.Registry
+	audit *pkgTestAudit
+	mod   *states.Module
+}
+
+func (e *pkgTestEnv) ctx(test bool) *execmod.Context {
+	var w io.Writer = tLogWriter{e.t}
+	return &execmod.Context{
+		Ctx:      context.Background(),
+		Grains:   map[string]any{"os_family": "Debian", "init": "sysvinit"},
+		Registry: e.reg,
+		Audit:    e.audit,
+		Test:     test,
+		Log:      slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+func (e *pkgTestEnv) state(fun, name string, args map[string]any, test bool) states.Result {
+	e.t.Helper()
+	f, ok := e.mod.Funcs[fun]
+	if !ok {
+		e.t.Fatalf("pkg.%s not registered", fun)
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	res := f(&states.Request{Exec: e.ctx(test), ID: "id-" + name, Name: name, SLS: "test", Args: args})
+	e.t.Logf("pkg.%s %s %v test=%v -> result=%v comment=%q changes=%v", fun, name, args, test, fmtResult(res.Result), res.Comment, res.Changes)
+	return res
+}
+
+func (e *pkgTestEnv) call(fn string, args []any, kw map[string]any) any {
+	e.t.Helper()
+	out, err := e.reg.Call(e.ctx(false), fn, args, kw)
+	if err != nil {
+		e.t.Fatalf("%s: %v", fn, err)
+	}
+	return out
+}
+
+func fmtResult(b *bool) string {
+	if b == nil {
+		return "None"
+	}
+	return fmt.Sprint(*b)
+}
+
+func wantResult(t *testing.T, what string, res states.Result, result *bool, comment string) {
+	t.Helper()
+	if fmtResult(res.Result) != fmtResult(result) {
+		t.Errorf("%s: result = %s, want %s (comment %q)", what, fmtResult(res.Result), fmtResult(result), res.Comment)
+	}
+	if res.Comment != comment {
+		t.Errorf("%s: comment = %q, want %q", what, res.Comment, comment)
+	}
+}
+
+func wantChanges(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: changes = %v, want %v", what, got, want)
+	}
+}
+
+func bptr(b bool) *bool { return &b }
+
+// dpkgStatus is dpkg's own answer, independent of the code under test:
+// the version and the status word ("installed", "config-files") or "".
+func dpkgStatus(t *testing.T, name string) (version, status string) {
+	t.Helper()
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}\t${Status}", name).Output()
+	if err != nil {
+		return "", ""
+	}
+	v, st, _ := strings.Cut(string(out), "\t")
+	f := strings.Fields(st)
+	if len(f) != 3 || f[2] == "not-installed" {
+		return "", ""
+	}
+	return v, f[2]
+}
+
+// archiveVersion is the candidate apt-cache reports, read here directly.
+func archiveVersion(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("apt-cache", "policy", name).Output()
+	if err != nil {
+		t.Fatalf("apt-cache policy %s: %v", name, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("apt-cache policy %s: no candidate in %q", name, out)
+	return ""
+}
+
+func newPkgTestEnv(t *testing.T) *pkgTestEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: installs and removes a Debian package with apt (CI runs as root)")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Fatal("apt-get not found: this tier needs a Debian host")
+	}
+	e := &pkgTestEnv{t: t, reg: execmod.Builtin(), audit: &pkgTestAudit{}, mod: states.Pkg()}
+	// The archive must be reachable: a stale or failing package database
+	// would make every result below meaningless, so fail loudly.
+	if _, err := e.reg.Call(e.ctx(false), "pkg.refresh_db", nil, map[string]any{"failhard": true}); err != nil {
+		t.Fatalf("apt cannot reach the Debian archive (apt-get update failed); this test installs %s from it: %v", pkgTestPkg, err)
+	}
+	if v := archiveVersion(t, pkgTestPkg); v == "" || v == "(none)" {
+		t.Fatalf("package %s is not in the configured archive (apt-cache policy shows no candidate)", pkgTestPkg)
+	}
+	if v, _ := dpkgStatus(t, pkgTestPkg); v != "" {
+		if out, err := exec.Command("apt-get", "-y", "-q", "purge", pkgTestPkg).CombinedOutput(); err != nil {
+			t.Fatalf("purge pre-existing %s: %v: %s", pkgTestPkg, err, out)
+		}
+	}
+	t.Cleanup(func() {
+		if _, st := dpkgStatus(t, pkgTestPkg); st != "" {
+			if out, err := exec.Command("apt-get", "-y", "-q", "purge", pkgTestPkg).CombinedOutput(); err != nil {
+				t.Errorf("cleanup purge %s: %v: %s", pkgTestPkg, err, out)
+			}
+		}
+	})
+	return e
+}
+
+func TestPkgStatesLiveApt(t *testing.T) {
+	e := newPkgTestEnv(t)
+	name := pkgTestPkg
+	cand := archiveVersion(t, name)
+
+	t.Run("installed test mode changes nothing", func(t *testing.T) {
+		res := e.state("installed", name, nil, true)
+		wantResult(t, "installed test=True", res, nil, "The following packages would be installed/updated: "+name)
+		wantChanges(t, "installed test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		if v, _ := dpkgStatus(t, name); v != "" {
+			t.Fatalf("test mode installed %s %s", name, v)
+		}
+	})
+
+	t.Run("installed", func(t *testing.T) {
+		res := e.state("installed", name, nil, false)
+		wantResult(t, "installed", res, bptr(true), "The following packages were installed/updated: "+name)
+		wantChanges(t, "installed", res.Changes, map[string]any{name: map[string]any{"old": "", "new": cand}})
+		if v, st := dpkgStatus(t, name); v != cand || st != "installed" {
+			t.Fatalf("dpkg says %s is %q %q, want %q installed", name, v, st, cand)
+		}
+		if got, want := e.audit.take(), []string{"pkg.installed " + name + "  -> " + cand}; !reflect.DeepEqual(got, want) {
+			t.Errorf("audit = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("installed is idempotent", func(t *testing.T) {
+		res := e.state("installed", name, nil, false)
+		wantResult(t, "installed again", res, bptr(true), "Package "+name+" is already installed")
+		wantChanges(t, "installed again", res.Changes, nil)
+		res = e.state("installed", name, nil, true)
+		wantResult(t, "installed again test=True", res, bptr(true), "Package "+name+" is already installed")
+		res = e.state("installed", "ignored", map[string]any{"pkgs": []any{name}}, false)
+		wantResult(t, "installed pkgs", res, bptr(true), "All specified packages are already installed")
+		if got := e.audit.take(); len(got) != 0 {
+			t.Errorf("nothing changed but the audit has %q", got)
+		}
+	})
+
+	t.Run("version pin", func(t *testing.T) {
+		res := e.state("installed", name, map[string]any{"version": cand}, false)
+		wantResult(t, "pinned to installed version", res, bptr(true), fmt.Sprintf("Version %s of package '%s' is already installed", cand, name))
+		res = e.state("installed", "x", map[string]any{"pkgs": []any{map[string]any{name: cand}}}, false)
+		wantResult(t, "pkgs pinned", res, bptr(true), "All specified packages are already installed and are at the desired version")
+		res = e.state("installed", name, map[string]any{"version": "0.0.1-brine"}, false)
+		if res.Result == nil || *res.Result || !strings.HasPrefix(res.Comment, "An error was encountered while installing package(s): ") ||
+			!strings.Contains(res.Comment, "0.0.1-brine") {
+			t.Errorf("pin to a missing version: result %s comment %q", fmtResult(res.Result), res.Comment)
+		}
+		if v, _ := dpkgStatus(t, name); v != cand {
+			t.Errorf("failed pin changed the package to %q", v)
+		}
+	})
+
+	t.Run("exec functions", func(t *testing.T) {
+		if got := e.call("pkg.version", []any{name}, nil); got != cand {
+			t.Errorf("pkg.version = %v", got)
+		}
+		if got, want := e.call("pkg.version", []any{name, "brine-no-such-package"}, nil), map[string]any{name: cand, "brine-no-such-package": ""}; !reflect.DeepEqual(got, want) {
+			t.Errorf("pkg.version two names = %v", got)
+		}
+		if got := e.call("pkg.list_pkgs", nil, nil).(map[string]any)[name]; got != cand {
+			t.Errorf("pkg.list_pkgs[%s] = %v", name, got)
+		}
+		if got := e.call("pkg.latest_version", []any{name}, map[string]any{"refresh": false}); got != "" {
+			t.Errorf("pkg.latest_version of an up-to-date package = %q, want \"\"", got)
+		}
+		if got := e.call("pkg.upgrade_available", []any{name}, map[string]any{"refresh": false}); got != false {
+			t.Errorf("pkg.upgrade_available = %v", got)
+		}
+		if got := e.call("pkg.list_repo_pkgs", []any{name}, nil).(map[string]any)[name]; !reflect.DeepEqual(got, []any{cand}) {
+			t.Errorf("pkg.list_repo_pkgs = %v", got)
+		}
+	})
+
+	t.Run("removed", func(t *testing.T) {
+		res := e.state("removed", name, nil, true)
+		wantResult(t, "removed test=True", res, nil, "The following packages will be removed: "+name+".")
+		wantChanges(t, "removed test=True", res.Changes, map[string]any{name: map[string]any{"new": "removed", "old": ""}})
+		if v, _ := dpkgStatus(t, name); v != cand {
+			t.Fatalf("test mode removed %s", name)
+		}
+		res = e.state("removed", name, nil, false)
+		wantResult(t, "removed", res, bptr(true), "All targeted packages were removed.")
+		wantChanges(t, "removed", res.Changes, map[string]any{name: map[string]any{"old": cand, "new": ""}})
+		if _, st := dpkgStatus(t, name); st == "installed" {
+			t.Fatalf("%s still installed", name)
+		}
+		if got, want := e.audit.take(), []string{"pkg.removed " + name + " " + cand + " -> "}; !reflect.DeepEqual(got, want) {
+			t.Errorf("audit = %q, want %q", got, want)
+		}
+		res = e.state("removed", name, nil, false)
+		wantResult(t, "removed again", res, bptr(true), "All specified packages are already absent")
+	})
+
+	t.Run("pinned install through the exec module, then purged", func(t *testing.T) {
+		out := e.call("pkg.install", []any{name}, map[string]any{"version": cand})
+		if want := map[string]any{name: map[string]any{"old": "", "new": cand}}; !reflect.DeepEqual(out, want) {
+			t.Fatalf("pkg.install = %v, want %v", out, want)
+		}
+		res := e.state("purged", name, nil, true)
+		wantResult(t, "purged test=True", res, nil, "The following packages will be purged: "+name+".")
+		res = e.state("purged", name, nil, false)
+		wantResult(t, "purged", res, bptr(true), "All targeted packages were purged.")
+		wantChanges(t, "purged", res.Changes, map[string]any{
+			"removed":   map[string]any{},
+			"installed": map[string]any{name: map[string]any{"old": cand, "new": ""}},
+		})
+		if _, st := dpkgStatus(t, name); st != "" {
+			t.Fatalf("dpkg still knows %s as %q after purge", name, st)
+		}
+		res = e.state("purged", name, nil, false)
+		wantResult(t, "purged again", res, bptr(true), "None of the targeted packages are installed or partially installed")
+	})
+
+	t.Run("latest", func(t *testing.T) {
+		res := e.state("latest", name, nil, true)
+		wantResult(t, "latest test=True", res, nil, "The following packages would be installed/upgraded: "+name)
+		wantChanges(t, "latest test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		res = e.state("latest", name, nil, false)
+		wantResult(t, "latest", res, bptr(true), "The following packages were successfully installed/upgraded: "+name)
+		if v, _ := dpkgStatus(t, name); v != cand {
+			t.Fatalf("after pkg.latest dpkg says %q", v)
+		}
+		res = e.state("latest", name, nil, false)
+		wantResult(t, "latest again", res, bptr(true), "Package "+name+" is already up-to-date")
+		out := e.call("pkg.remove", []any{name}, nil)
+		if want := map[string]any{name: map[string]any{"old": cand, "new": ""}}; !reflect.DeepEqual(out, want) {
+			t.Fatalf("pkg.remove = %v", out)
+		}
+	})
+
+	t.Run("unknown package", func(t *testing.T) {
+		res := e.state("installed", "x", map[string]any{"pkgs": []any{name, "brine-no-such-package"}}, false)
+		wantResult(t, "installed unknown", res, bptr(false),
+			"The following package(s) were not found, and no possible matches were found in the package db: brine-no-such-package")
+		if v, _ := dpkgStatus(t, name); v != "" {
+			t.Errorf("a failed preflight still installed %s", name)
+		}
+		res = e.state("latest", "brine-no-such-package", nil, false)
+		wantResult(t, "latest unknown", res, bptr(false), "No information found for 'brine-no-such-package'.")
+	})
+}
+
+func TestPkgStateBadArguments(t *testing.T) {
+	reg := execmod.NewRegistry()
+	r := &states.Request{Exec: &execmod.Context{Ctx: context.Background(), Registry: reg}, Name: "x",
+		Args: map[string]any{"pkgs": []any{map[string]any{"a": "1", "b": "2"}}}}
+	res := states.Pkg().Funcs["installed"](r)
+	if res.Result == nil || *res.Result || !strings.HasPrefix(res.Comment, "Invalidly formatted 'pkgs' parameter") {
+		t.Fatalf("result %s comment %q", fmtResult(res.Result), res.Comment)
+	}
+}
