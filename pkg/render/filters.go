@@ -232,7 +232,7 @@ func saltFilters() map[string]exec.FilterFunction {
 		},
 		// Jinja's own, where gonja's differ.
 		"items": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
-			m, ok := toJinja(in.Interface()).(map[string]any)
+			m, ok := toJinja(in.Interface()).(pyDict)
 			if !ok {
 				if in.IsNil() {
 					return exec.AsValue(listPtr(nil))
@@ -242,7 +242,7 @@ func saltFilters() map[string]exec.FilterFunction {
 			return exec.AsValue(dictItems(m))
 		},
 		"dictsort": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
-			m, ok := toJinja(in.Interface()).(map[string]any)
+			m, ok := toJinja(in.Interface()).(pyDict)
 			if !ok {
 				return errValue(e, fmt.Errorf("dictsort expects a dict, not %s", in.String()))
 			}
@@ -359,7 +359,7 @@ func traverse(data any, key string, def any, delim string) any {
 	cur := data
 	for _, part := range strings.Split(key, delim) {
 		switch t := cur.(type) {
-		case map[string]any:
+		case pyDict:
 			v, ok := t[part]
 			if !ok {
 				return def

@@ -33,22 +33,30 @@ func liveMap(self map[string]any, sv *exec.Value) map[string]any {
 	return self
 }
 
-func dictItems(m map[string]any) *[]any {
+func dictItems[M ~map[string]any](m M) *pyList {
 	out := make([]any, 0, len(m))
 	for _, k := range sortedKeys(m) {
 		out = append(out, listPtr([]any{k, m[k]}))
 	}
-	return &out
+	return listPtr(out)
 }
 
-func dictMethods() *exec.MethodSet[map[string]any] {
+var (
+	dictMethodTable = dictMethodMap()
+	listMethodTable = listMethodMap()
+)
+
+func dictMethods() *exec.MethodSet[map[string]any] { return exec.NewMethodSet(dictMethodMap()) }
+func listMethods() *exec.MethodSet[[]any]          { return exec.NewMethodSet(listMethodMap()) }
+
+func dictMethodMap() map[string]dictMethod {
 	keys := func(self map[string]any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 		m := liveMap(self, sv)
 		out := make([]any, 0, len(m))
 		for _, k := range sortedKeys(m) {
 			out = append(out, k)
 		}
-		return &out, nil
+		return listPtr(out), nil
 	}
 	values := func(self map[string]any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 		m := liveMap(self, sv)
@@ -56,7 +64,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 		for _, k := range sortedKeys(m) {
 			out = append(out, m[k])
 		}
-		return &out, nil
+		return listPtr(out), nil
 	}
 	items := func(self map[string]any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 		return dictItems(liveMap(self, sv)), nil
@@ -74,7 +82,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 		}
 		return nil, nil
 	}
-	return exec.NewMethodSet(map[string]dictMethod{
+	return map[string]dictMethod{
 		"keys":       keys,
 		"iterkeys":   keys,
 		"values":     values,
@@ -97,13 +105,13 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 			if len(va.Args) == 1 {
 				src := toJinja(va.Args[0].Interface())
 				switch t := src.(type) {
-				case map[string]any:
+				case pyDict:
 					for k, v := range t {
 						m[k] = v
 					}
-				case *[]any:
+				case *pyList:
 					for _, e := range *t {
-						pair, ok := e.(*[]any)
+						pair, ok := e.(*pyList)
 						if !ok || len(*pair) != 2 {
 							return nil, errors.New("dictionary update sequence element is not a pair")
 						}
@@ -153,7 +161,7 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 		},
 		"copy": func(self map[string]any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 			m := liveMap(self, sv)
-			out := make(map[string]any, len(m))
+			out := make(pyDict, len(m))
 			for k, v := range m {
 				out[k] = v
 			}
@@ -166,24 +174,24 @@ func dictMethods() *exec.MethodSet[map[string]any] {
 			}
 			return nil, nil
 		},
-	})
+	}
 }
 
 // liveList returns a pointer to the list behind v and, for a plain slice,
 // a commit function that writes the result back into v (gonja then
 // stores it back under the variable's name).
-func liveList(self []any, sv *exec.Value) (*[]any, func()) {
-	if p, ok := sv.Interface().(*[]any); ok && p != nil {
+func liveList(self []any, sv *exec.Value) (*pyList, func()) {
+	if p, ok := sv.Interface().(*pyList); ok && p != nil {
 		return p, func() {}
 	}
-	cp := make([]any, len(self))
+	cp := make(pyList, len(self))
 	copy(cp, self)
 	p := &cp
 	return p, func() { *sv = *exec.AsValue(p) }
 }
 
-func listMethods() *exec.MethodSet[[]any] {
-	return exec.NewMethodSet(map[string]listMethod{
+func listMethodMap() map[string]listMethod {
+	return map[string]listMethod{
 		"append": func(self []any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 			if err := argCount(va, "append", 1, 1); err != nil {
 				return nil, err
@@ -298,9 +306,9 @@ func listMethods() *exec.MethodSet[[]any] {
 		"copy": func(self []any, sv *exec.Value, va *exec.VarArgs) (any, error) {
 			cp := make([]any, len(self))
 			copy(cp, self)
-			return &cp, nil
+			return listPtr(cp), nil
 		},
-	})
+	}
 }
 
 func pyIndex(i, n int, clamp bool) int {

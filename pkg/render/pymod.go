@@ -162,9 +162,9 @@ func pyFormat(format string, arg *exec.Value) (string, error) {
 	var args []any
 	var named map[string]any
 	switch t := toJinja(arg.Interface()).(type) {
-	case *[]any:
+	case *pyList:
 		args = *t
-	case map[string]any:
+	case pyDict:
 		named = t
 		args = []any{t}
 	default:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
@@ -11,9 +12,88 @@ import (
 // Values cross two worlds: plain Go data (what YAML, pillar and execution
 // modules speak) and the template world, where Python semantics expect
 // lists and dicts to be shared references that `.append()`, `.update()` and
-// `{% do %}` mutate in place. In the template world a dict is a
-// map[string]any (already a reference) and a list is a *[]any, so a nested
-// list appended to through any path is the list everybody sees.
+// `{% do %}` mutate in place. In the template world a dict is a pyDict and
+// a list a *pyList, so a nested list appended to through any path is the
+// list everybody sees, and their methods are bound directly (gonja's
+// generic method path deep-copies the receiver on every call).
+
+// pyDict is a template dict.
+type pyDict map[string]any
+
+// pyList is a template list, always handled through a pointer.
+type pyList []any
+
+// GetAttribute binds dict methods (d.update, d.get, ...); other names
+// fall through to item lookup.
+func (d pyDict) GetAttribute(name string) (*exec.Value, bool) {
+	m, ok := dictMethodTable[name]
+	if !ok {
+		return exec.AsValue(nil), false
+	}
+	return exec.AsValue(func(va *exec.VarArgs) (any, error) {
+		return m(map[string]any(d), exec.AsValue(d), va)
+	}), true
+}
+
+// String prints the dict as Python's repr, keys sorted.
+func (d pyDict) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range sortedKeys(d) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pyRepr(k))
+		b.WriteString(": ")
+		b.WriteString(pyRepr(d[k]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// GetAttribute binds list methods (l.append, l.extend, ...).
+func (l *pyList) GetAttribute(name string) (*exec.Value, bool) {
+	m, ok := listMethodTable[name]
+	if !ok || l == nil {
+		return exec.AsValue(nil), false
+	}
+	return exec.AsValue(func(va *exec.VarArgs) (any, error) {
+		return m([]any(*l), exec.AsValue(l), va)
+	}), true
+}
+
+// String prints the list as Python's repr.
+func (l *pyList) String() string {
+	if l == nil {
+		return "None"
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range *l {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pyRepr(e))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// pyRepr prints a value inside a container as Python's repr does.
+func pyRepr(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "None"
+	case string:
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(t, "\\", "\\\\"), "'", "\\'") + "'"
+	case *exec.Value:
+		if t == nil {
+			return "None"
+		}
+		return pyRepr(t.Interface())
+	}
+	return exec.ToValue(v).String()
+}
 
 // toJinja deep-converts plain data into the template representation.
 func toJinja(v any) any {
@@ -25,22 +105,27 @@ func toJinja(v any) any {
 			return nil
 		}
 		return toJinja(t.Interface())
-	case *[]any:
+	case *pyList, pyDict:
 		return t
 	case []any:
-		out := make([]any, len(t))
+		out := make(pyList, len(t))
 		for i, e := range t {
 			out[i] = toJinja(e)
 		}
 		return &out
+	case *[]any:
+		if t == nil {
+			return nil
+		}
+		return toJinja(*t)
 	case exec.ValuesList:
-		out := make([]any, len(t))
+		out := make(pyList, len(t))
 		for i, e := range t {
 			out[i] = toJinja(e)
 		}
 		return &out
 	case map[string]any:
-		out := make(map[string]any, len(t))
+		out := make(pyDict, len(t))
 		for k, e := range t {
 			out[k] = toJinja(e)
 		}
@@ -49,9 +134,9 @@ func toJinja(v any) any {
 		if t == nil {
 			return nil
 		}
-		return dictToMap(t, toJinja)
+		return pyDict(dictToMap(t, toJinja))
 	case exec.Dict:
-		return dictToMap(&t, toJinja)
+		return pyDict(dictToMap(&t, toJinja))
 	}
 	return convertReflect(v, toJinja, true)
 }
@@ -67,13 +152,19 @@ func toGo(v any) any {
 			return nil
 		}
 		return toGo(t.Interface())
-	case *[]any:
+	case *pyList:
 		if t == nil {
 			return nil
 		}
 		out := make([]any, len(*t))
 		for i, e := range *t {
 			out[i] = toGo(e)
+		}
+		return out
+	case pyDict:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = toGo(e)
 		}
 		return out
 	case []any:
@@ -146,7 +237,8 @@ func convertReflect(v any, conv func(any) any, listPtr bool) any {
 			out[i] = conv(rv.Index(i).Interface())
 		}
 		if listPtr {
-			return &out
+			l := pyList(out)
+			return &l
 		}
 		return out
 	case reflect.Map:
@@ -154,6 +246,9 @@ func convertReflect(v any, conv func(any) any, listPtr bool) any {
 		iter := rv.MapRange()
 		for iter.Next() {
 			out[keyString(iter.Key().Interface())] = conv(iter.Value().Interface())
+		}
+		if listPtr {
+			return pyDict(out)
 		}
 		return out
 	case reflect.Chan:
@@ -169,7 +264,8 @@ func convertReflect(v any, conv func(any) any, listPtr bool) any {
 			out = append(out, conv(x.Interface()))
 		}
 		if listPtr {
-			return &out
+			l := pyList(out)
+			return &l
 		}
 		return out
 	case reflect.Pointer, reflect.Interface:
@@ -212,6 +308,8 @@ func keyString(k any) string {
 // dict the template holds rather than a copy.
 func valueMap(v *exec.Value) (map[string]any, bool) {
 	switch t := v.Interface().(type) {
+	case pyDict:
+		return map[string]any(t), true
 	case map[string]any:
 		return t, true
 	case *exec.Dict:
@@ -223,7 +321,7 @@ func valueMap(v *exec.Value) (map[string]any, bool) {
 	return nil, false
 }
 
-func sortedKeys(m map[string]any) []string {
+func sortedKeys[M ~map[string]any](m M) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -232,19 +330,29 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-func listPtr(items []any) *[]any { return &items }
+func listPtr(items []any) *pyList {
+	l := pyList(items)
+	return &l
+}
 
 // goList flattens any iterable template value into plain elements (still
 // in template representation).
 func iterList(v *exec.Value) []any {
 	switch t := v.Interface().(type) {
-	case *[]any:
+	case *pyList:
 		if t == nil {
 			return nil
 		}
 		return *t
 	case []any:
 		return t
+	case pyDict:
+		keys := sortedKeys(t)
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = k
+		}
+		return out
 	case map[string]any:
 		keys := sortedKeys(t)
 		out := make([]any, len(keys))
@@ -259,7 +367,7 @@ func iterList(v *exec.Value) []any {
 	}
 	if isChan(v) {
 		c := toJinja(v.Interface())
-		if p, ok := c.(*[]any); ok && p != nil {
+		if p, ok := c.(*pyList); ok && p != nil {
 			return *p
 		}
 		return nil
