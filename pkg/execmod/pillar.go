@@ -2,6 +2,7 @@ package execmod
 
 import (
 	"fmt"
+	"log/slog"
 	"sort"
 )
 
@@ -57,17 +58,15 @@ func pillarGet(c *Context, args []any, kwargs map[string]any) (any, error) {
 	return PillarGet(c.Logger(), pillarOf(c), key, def, delim, merge, mergeLists), nil
 }
 
-// loggerish is the slice of *slog.Logger PillarGet needs.
-type loggerish interface {
-	Error(msg string, args ...any)
-}
-
 // PillarGet is pillar.get's lookup, exported for the Jinja
 // `salt['pillar.get']` fast path and config.get: with merge, a map
 // default is deep-merged under a map value and a list default is extended
 // with a list value's new items; a type mismatch logs Salt's complaint
 // and falls back to the plain lookup.
-func PillarGet(log loggerish, data map[string]any, key string, def any, delim string, merge, mergeLists bool) any {
+func PillarGet(log *slog.Logger, data map[string]any, key string, def any, delim string, merge, mergeLists bool) any {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if merge {
 		v, ok := Traverse(data, key, delim)
 		switch d := def.(type) {
