@@ -507,13 +507,13 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		c.Record(s.fn, map[string]any{"cmd": s.display, "cwd": s.cwd, "runas": s.runas, "error": err.Error()})
+		c.Record("cmd.run", map[string]any{"fun": s.fn, "cmd": s.display, "cwd": s.cwd, "runas": s.runas, "error": err.Error()})
 		return cmdResult{}, fmt.Errorf("Unable to run command '%s' with the context {'cwd': '%s', 'runas': '%s'}, reason: %w", s.display, s.cwd, s.runas, err)
 	}
 	pid := cmd.Process.Pid
 	if s.bg {
 		go func() { _ = cmd.Wait() }()
-		c.Record(s.fn, map[string]any{"cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "bg": true})
+		c.Record("cmd.run", map[string]any{"fun": s.fn, "cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "bg": true})
 		return cmdResult{pid: pid}, nil
 	}
 	done := make(chan error, 1)
@@ -537,12 +537,12 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 		kill()
 		res.stdout = fmt.Sprintf("%s : Timed out after %s seconds", s.display, trimFloat(s.timeout.Seconds()))
 		res.retcode = 1
-		c.Record(s.fn, map[string]any{"cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "retcode": 1, "timeout": true})
+		c.Record("cmd.run", map[string]any{"fun": s.fn, "cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "retcode": 1, "timeout": true})
 		log.Error(res.stdout)
 		return res, nil
 	case <-ctx.Done():
 		kill()
-		c.Record(s.fn, map[string]any{"cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "cancelled": true})
+		c.Record("cmd.run", map[string]any{"fun": s.fn, "cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid, "cancelled": true})
 		return res, fmt.Errorf("command '%s' cancelled: %w", s.display, ctx.Err())
 	}
 	res.stdout, res.stderr = stdout.String(), stderr.String()
@@ -565,7 +565,7 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 			res.retcode = 0
 		}
 	}
-	c.Record(s.fn, map[string]any{"cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid,
+	c.Record("cmd.run", map[string]any{"fun": s.fn, "cmd": s.display, "cwd": s.cwd, "runas": s.runas, "pid": pid,
 		"retcode": res.retcode, "duration_ms": float64(time.Since(start).Microseconds()) / 1000})
 	if show {
 		if res.stdout != "" {

@@ -220,7 +220,7 @@ func TestCmdRunAllAndRetcode(t *testing.T) {
 	found := false
 	rec.mu.Lock()
 	for i, a := range rec.acts {
-		if a == "cmd.run_all" && rec.recs[i]["retcode"] == 3 {
+		if a == "cmd.run" && rec.recs[i]["fun"] == "cmd.run_all" && rec.recs[i]["retcode"] == 3 {
 			found = true
 		}
 	}
