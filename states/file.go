@@ -817,7 +817,10 @@ func fileManaged(r *Request) Result {
 		for k, v := range perm {
 			out.changes[k] = v
 		}
-		r.Exec.Record("file.changed", map[string]any{"path": real, "before_sha256": sha256Hex(cur), "after_sha256": sha256Hex(cur), "diff_bytes": 0})
+		if cur == nil {
+			cur, _ = os.ReadFile(real)
+		}
+		r.Exec.Record("file.changed", map[string]any{"path": real, "before_sha256": sha256Hex(cur), "after_sha256": sha256Hex(cur), "diff_bytes": 0, "perms": sortedMapKeys(perm)})
 		return out.ok(fmt.Sprintf("File %s updated", name))
 	}
 	return out.ok(fmt.Sprintf("File %s is in the correct state", name))

@@ -611,3 +611,23 @@ func TestFileManagedTemplate(t *testing.T) {
 		t.Fatal("a failed render changed the file")
 	}
 }
+
+func TestFileRecurseTemplateAndEmptyDirs(t *testing.T) {
+	e := newFileEnv(t)
+	e.root("conf/app.ini", "name={{ grains['os'] }}\n")
+	os.MkdirAll(filepath.Join(e.roots, "conf", "empty", "deeper"), 0o755)
+	dst := filepath.Join(e.dir, "etc-app")
+	args := func() map[string]any {
+		return map[string]any{"source": "salt://conf", "template": "jinja", "include_empty": true, "dir_mode": "0750"}
+	}
+	r := e.run(fileRecurse, dst, false, args())
+	expect(t, "recurse", r, yes, "Recursively updated", -1)
+	if readFile(t, filepath.Join(dst, "app.ini")) != "name=Debian\n" {
+		t.Fatal(readFile(t, filepath.Join(dst, "app.ini")))
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "empty", "deeper")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("empty dir: %v %v", fi, err)
+	}
+	expect(t, "recurse again", e.run(fileRecurse, dst, false, args()), yes, "is in the correct state", 0)
+	expect(t, "recurse test", e.run(fileRecurse, dst, true, args()), yes, "is in the correct state", 0)
+}
