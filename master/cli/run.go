@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -104,11 +105,6 @@ func scalar(s string) any {
 	switch x := v.(type) {
 	case bool, int, float64:
 		return x
-	case nil:
-		if s == "" || strings.TrimSpace(s) == "" {
-			return s
-		}
-		return s
 	}
 	return s
 }
@@ -154,6 +150,15 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		if strings.HasPrefix(r.fun, "state.") && r.fun != "state.show_sls" && r.fun != "state.show_top" && r.fun != "state.show_lowstate" {
 			format = "highstate"
 		}
+	}
+	if format == "json" {
+		// One object keyed by minion id, so the output is one JSON document.
+		b, err := json.MarshalIndent(results, "", "    ")
+		if err != nil {
+			return 1, err
+		}
+		fmt.Fprintln(io.Out, string(b))
+		return code, nil
 	}
 	if err := output.Print(io.Out, format, results); err != nil {
 		return 1, err
