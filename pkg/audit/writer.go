@@ -22,7 +22,7 @@ func (l *Log) writer() {
 	defer close(l.done)
 	batch := make([]*request, 0, 64)
 	quitting := false
-	lastBatch := 0
+	var g gatherState
 	for {
 		batch = batch[:0]
 		if !quitting {
@@ -33,29 +33,11 @@ func (l *Log) writer() {
 				quitting = true
 			}
 		}
-		// Gather what is queued. Writers just answered by the previous
-		// commit are usually about to submit again: while the batch is
-		// smaller than the last one, yield a few times to let them, since
-		// one more entry per fsync is worth far more than a reschedule.
-		for spins := 0; ; spins++ {
-		gather:
-			for len(batch) < maxBatch {
-				select {
-				case r := <-l.reqs:
-					batch = append(batch, r)
-				default:
-					break gather
-				}
-			}
-			if quitting || len(batch) >= lastBatch || spins >= 4 {
-				break
-			}
-			runtime.Gosched()
-		}
-		lastBatch = len(batch)
+		l.gather(&batch, quitting, &g)
 		if quitting && len(batch) == 0 {
 			return
 		}
+		t0 := time.Now()
 		start := 0
 		for i, r := range batch {
 			if r.body == nil { // a seal request
@@ -66,7 +48,55 @@ func (l *Log) writer() {
 			}
 		}
 		l.commit(batch[start:])
+		g.syncTime = time.Since(t0)
 	}
+}
+
+// gatherState drives the commit delay: how many writers the recent
+// batches showed, and how long an fsync takes.
+type gatherState struct {
+	target   int           // the largest recent batch, decaying by one per commit
+	syncTime time.Duration // the last fsync's duration
+}
+
+// gather adds every queued request to the batch. When recent batches were
+// bigger, writers just answered by the previous commit are probably about to
+// submit again, so it waits for them a little (at most half an fsync, and
+// never when a lone writer is appending): one more entry per fsync is worth
+// far more than the wait. This is the group-commit delay databases use.
+func (l *Log) gather(batch *[]*request, quitting bool, g *gatherState) {
+	drain := func() {
+		for len(*batch) < maxBatch {
+			select {
+			case r := <-l.reqs:
+				*batch = append(*batch, r)
+			default:
+				return
+			}
+		}
+	}
+	drain()
+	if !quitting && len(*batch) > 0 && len(*batch) < g.target {
+		for i := 0; i < 4 && len(*batch) < g.target; i++ {
+			runtime.Gosched()
+			drain()
+		}
+		if wait := min(g.syncTime/2, 2*time.Millisecond); len(*batch) < g.target && wait > 0 {
+			t := time.NewTimer(wait)
+		waiting:
+			for len(*batch) < g.target && len(*batch) < maxBatch {
+				select {
+				case r := <-l.reqs:
+					*batch = append(*batch, r)
+				case <-t.C:
+					break waiting
+				}
+			}
+			t.Stop()
+			drain()
+		}
+	}
+	g.target = max(len(*batch), g.target-1)
 }
 
 func reply(rs []*request, err error) {
