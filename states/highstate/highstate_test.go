@@ -146,7 +146,7 @@ a:
 
 func TestPillarErrorsStopStateRuns(t *testing.T) {
 	pillar := writeTree(t, map[string]string{
-		"top.sls": "base:\n  '*':\n    - good\n    - broken\n",
+		"top.sls":    "base:\n  '*':\n    - good\n    - broken\n",
 		"good.sls":   "a: 1\n",
 		"broken.sls": "a: [1,\n",
 	})
@@ -295,4 +295,3 @@ func TestMergeReplacesLists(t *testing.T) {
 		t.Fatalf("merge %v", dst)
 	}
 }
-
