@@ -22,15 +22,17 @@ func now() time.Time { return time.Now() }
 func startTime(t time.Time) string { return t.Local().Format("15:04:05.000000") }
 
 // call runs one state as Salt's State.call: guards (onlyif, unless,
-// creates), the function or its mod_watch, check_cmd and retry.
-func (r *runner) call(n *node, args map[string]any, watch bool) *result {
+// creates), the function or its mod_watch, check_cmd and retry. When
+// numbered, every function call takes the next __run_num__ as in Salt, so
+// a state whose mod_watch ran, or that was retried, leaves gaps.
+func (r *runner) call(n *node, args map[string]any, watch, numbered bool) *result {
 	test := r.isTest(args)
 	retry, hasRetry := retrySpec(args)
 	var first *result
 	var comments []string
 	var extra float64
 	for attempt := 1; ; attempt++ {
-		res := r.callOnce(n, args, watch)
+		res := r.callOnce(n, args, watch, numbered)
 		if !hasRetry {
 			return res
 		}
@@ -123,18 +125,24 @@ func retrySpec(args map[string]any) (retryOpts, bool) {
 }
 
 // callOnce is one attempt.
-func (r *runner) callOnce(n *node, args map[string]any, watch bool) *result {
+func (r *runner) callOnce(n *node, args map[string]any, watch, numbered bool) *result {
 	start := now()
+	number := func(res *result) *result {
+		if numbered {
+			res.r.RunNum = r.nextRunNum()
+		}
+		return res
+	}
 	if n.fun == nil {
-		return r.finish(n, states.Result{Result: proto.BoolPtr(false),
-			Comment: fmt.Sprintf("State '%s.%s' was not found in SLS '%s'\n", n.c.State, n.c.Fun, n.c.SLS)}, start, nil)
+		return number(r.finish(n, states.Result{Result: proto.BoolPtr(false),
+			Comment: fmt.Sprintf("State '%s.%s' was not found in SLS '%s'\n", n.c.State, n.c.Fun, n.c.SLS)}, start, nil))
 	}
 	if skip, comment, skipWatch := r.runCheck(n, args); skip {
 		res := r.finish(n, states.Result{Result: proto.BoolPtr(true), Comment: comment}, start, nil)
 		res.skipWatch = skipWatch
-		return res
+		return number(res)
 	}
-	res := r.invoke(n, args, n.fun, false)
+	res := number(r.invoke(n, args, n.fun, false))
 	if watch && len(res.r.Changes) == 0 && n.mod != nil && n.mod.ModWatch != nil {
 		wargs := cloneArgs(args)
 		wargs["sfun"] = n.c.Fun
@@ -145,7 +153,7 @@ func (r *runner) callOnce(n *node, args map[string]any, watch bool) *result {
 			}
 		}
 		wargs["__watch_changed__"] = changed
-		res = r.invoke(n, wargs, n.mod.ModWatch, true)
+		res = number(r.invoke(n, wargs, n.mod.ModWatch, true))
 		res.r.StartTime = startTime(start)
 	}
 	if _, ok := args["check_cmd"]; ok && n.c.State != "file" {

@@ -179,7 +179,7 @@ func keys(m map[string]proto.StateResult) []string {
 }
 
 // checkFilled asserts every field of Salt's return is present and run
-// numbers are a permutation of 0..n-1.
+// numbers are unique (Salt leaves gaps where mod_watch or a retry ran).
 func checkFilled(t *testing.T, res map[string]proto.StateResult) {
 	t.Helper()
 	nums := map[int]bool{}
@@ -191,11 +191,6 @@ func checkFilled(t *testing.T, res map[string]proto.StateResult) {
 			t.Errorf("%s: duplicate __run_num__ %d", k, r.RunNum)
 		}
 		nums[r.RunNum] = true
-	}
-	for i := 0; i < len(res); i++ {
-		if !nums[i] {
-			t.Errorf("__run_num__ %d missing", i)
-		}
 	}
 }
 

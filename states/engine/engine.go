@@ -481,20 +481,20 @@ func (r *runner) execute(n *node) {
 		return
 	}
 	watch := status == "change"
-	runNum := r.nextRunNum()
 	if b, _ := n.c.Args["parallel"].(bool); b {
+		// Salt numbers a parallel state when it is started.
+		runNum := r.nextRunNum()
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			res := r.call(n, n.c.Args, watch)
+			res := r.call(n, n.c.Args, watch, false)
 			res.r.RunNum = runNum
 			r.store(n, res)
 			close(n.done)
 		}()
 		return
 	}
-	res := r.call(n, n.c.Args, watch)
-	res.r.RunNum = runNum
+	res := r.call(n, n.c.Args, watch, true)
 	r.store(n, res)
 	close(n.done)
 }
@@ -521,7 +521,7 @@ func (r *runner) prereqTest(t *node) {
 	default:
 		args := cloneArgs(t.c.Args)
 		args["test"] = true
-		res = r.call(t, args, false)
+		res = r.call(t, args, false, false)
 		if status == "change" && len(res.r.Changes) == 0 {
 			res.r.Changes = map[string]any{"watch": "watch"}
 			res.r.Result = nil
