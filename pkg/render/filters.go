@@ -285,6 +285,30 @@ func saltFilters() map[string]exec.FilterFunction {
 			copy(out, items)
 			return exec.AsValue(listPtr(out))
 		},
+		"format": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			args := make([]any, len(va.Args))
+			for i, a := range va.Args {
+				args[i] = a.Interface()
+			}
+			var arg *exec.Value
+			switch {
+			case len(va.KwArgs) > 0:
+				kw := pyDict{}
+				for k, v := range va.KwArgs {
+					kw[k] = v.Interface()
+				}
+				arg = exec.AsValue(kw)
+			case len(args) == 1:
+				arg = exec.AsValue(listPtr(args))
+			default:
+				arg = exec.AsValue(listPtr(args))
+			}
+			out, err := pyFormat(in.String(), arg)
+			if err != nil {
+				return errValue(e, err)
+			}
+			return exec.AsValue(out)
+		},
 		"string": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			return exec.AsValue(pyStr(in))
 		},
@@ -309,6 +333,10 @@ func saltTests() map[string]exec.TestFunction {
 
 func saltGlobals() map[string]any {
 	return map[string]any{
+		"range": pyRange,
+		"lipsum": func(va *exec.VarArgs) (any, error) {
+			return nil, errors.New("lipsum() is not available")
+		},
 		"raise": func(e *exec.Evaluator, va *exec.VarArgs) (any, error) {
 			msg := "raise() called"
 			if len(va.Args) > 0 {

@@ -55,6 +55,9 @@ func environment() (*exec.Environment, *config.Config) {
 		for name, fn := range pymodFilters() {
 			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
 		}
+		for name, fn := range guardedFilters() {
+			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
+		}
 		for name, fn := range saltFilters() {
 			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
 		}

@@ -341,7 +341,7 @@ func newMethods() exec.Methods {
 		Bool:  builtins.Methods.Bool,
 		Int:   builtins.Methods.Int,
 		Float: builtins.Methods.Float,
-		Str:   builtins.Methods.Str,
+		Str:   guardedStrMethods(),
 		Dict:  dictMethods(),
 		List:  listMethods(),
 	}

@@ -26,6 +26,7 @@ import (
 
 const (
 	pymodFilter     = "__pymod"
+	pymulFilter     = "__pymul"
 	pymodLastFilter = "__pymod_last"
 )
 
@@ -82,14 +83,23 @@ func rewriteModulo(root *nodes.Template) {
 }
 
 func rewriteOne(be *nodes.BinaryExpression) {
-	if be.Operator == nil || be.Operator.Token == nil || be.Operator.Token.Type != tokens.Modulo || be.Left == nil || be.Right == nil {
+	if be.Operator == nil || be.Operator.Token == nil || be.Left == nil || be.Right == nil {
+		return
+	}
+	var filter string
+	switch be.Operator.Token.Type {
+	case tokens.Modulo:
+		filter = pymodFilter
+	case tokens.Multiply:
+		filter = pymulFilter
+	default:
 		return
 	}
 	op := be.Operator.Token
 	loc := *op
 	be.Left = &nodes.FilteredExpression{
 		Expression: be.Left,
-		Filters:    []*nodes.FilterCall{{Token: &loc, Name: pymodFilter, Args: []nodes.Expression{be.Right}}},
+		Filters:    []*nodes.FilterCall{{Token: &loc, Name: filter, Args: []nodes.Expression{be.Right}}},
 	}
 	be.Right = &nodes.FilteredExpression{
 		Expression: &nodes.None{Location: &loc},
@@ -102,15 +112,13 @@ func rewriteOne(be *nodes.BinaryExpression) {
 }
 
 func pymodFilters() map[string]exec.FilterFunction {
-	return map[string]exec.FilterFunction{
-		pymodFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
-			var right *exec.Value
+	binary := func(op func(l, r *exec.Value) (any, error)) exec.FilterFunction {
+		return func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			right := exec.AsValue(nil)
 			if len(va.Args) > 0 {
 				right = va.Args[0]
-			} else {
-				right = exec.AsValue(nil)
 			}
-			out, err := pyMod(in, right)
+			out, err := op(in, right)
 			if err != nil {
 				return errValue(e, err)
 			}
@@ -118,7 +126,11 @@ func pymodFilters() map[string]exec.FilterFunction {
 				st.lastMod = out
 			}
 			return exec.AsValue(out)
-		},
+		}
+	}
+	return map[string]exec.FilterFunction{
+		pymodFilter: binary(pyMod),
+		pymulFilter: binary(pyMul),
 		pymodLastFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			if st := stateOf(e.Environment.Context); st != nil {
 				return exec.AsValue(st.lastMod)
@@ -206,6 +218,9 @@ func pyFormat(format string, arg *exec.Value) (string, error) {
 		}
 		spec := format[start:i]
 		verb := format[i]
+		if reBigWidth.MatchString(spec) || len(spec) > 12 {
+			return "", fmt.Errorf("format width %q: %w", spec, errTooLarge)
+		}
 		if verb == '%' {
 			b.WriteByte('%')
 			continue
