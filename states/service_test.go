@@ -1,0 +1,263 @@
+package states_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/backend/svcmgr/svctest"
+	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/states"
+)
+
+// The service states and the service execution module on a real LSB
+// init script driven through the sysvinit backend (`service`,
+// update-rc.d). systemd is not tested live here: the CI machine is a
+// container without systemd as PID 1 (no /run/systemd/system), so the
+// systemd backend is covered by recorded systemctl output in
+// pkg/backend/svcmgr.
+
+type svcTestAudit struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (a *svcTestAudit) Record(action string, d map[string]any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if action == "service.changed" {
+		a.recs = append(a.recs, fmt.Sprintf("%v %v", d["name"], d["action"]))
+	}
+}
+
+func (a *svcTestAudit) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.recs
+	a.recs = nil
+	return r
+}
+
+type svcTestEnv struct {
+	t     *testing.T
+	reg   *execmod.Registry
+	audit *svcTestAudit
+	mod   *states.Module
+	d     *svctest.Daemon
+}
+
+func (e *svcTestEnv) ctx(test bool) *execmod.Context {
+	return &execmod.Context{
+		Ctx:      context.Background(),
+		Grains:   map[string]any{"os_family": "Debian", "init": "sysvinit"},
+		Registry: e.reg,
+		Audit:    e.audit,
+		Test:     test,
+	}
+}
+
+func (e *svcTestEnv) run(fun string, args map[string]any, test bool) states.Result {
+	e.t.Helper()
+	return e.runName(fun, e.d.Name, args, test)
+}
+
+func (e *svcTestEnv) runName(fun, name string, args map[string]any, test bool) states.Result {
+	e.t.Helper()
+	if args == nil {
+		args = map[string]any{}
+	}
+	req := &states.Request{Exec: e.ctx(test), ID: "svc", Name: name, SLS: "test", Args: args}
+	var res states.Result
+	if fun == "mod_watch" {
+		req.Watch = true
+		res = e.mod.ModWatch(req)
+	} else {
+		f, ok := e.mod.Funcs[fun]
+		if !ok {
+			e.t.Fatalf("service.%s not registered", fun)
+		}
+		res = f(req)
+	}
+	e.t.Logf("service.%s %s %v test=%v -> result=%s comment=%q changes=%v", fun, name, args, test, fmtResult(res.Result), res.Comment, res.Changes)
+	return res
+}
+
+func (e *svcTestEnv) pid() int {
+	e.t.Helper()
+	pid, ok := e.d.Pid()
+	if !ok {
+		e.t.Fatal("daemon is not running")
+	}
+	return pid
+}
+
+func TestServiceStatesLiveSysV(t *testing.T) {
+	d := svctest.Install(t)
+	e := &svcTestEnv{t: t, reg: execmod.Builtin(), audit: &svcTestAudit{}, mod: states.Service(), d: d}
+	n := d.Name
+
+	t.Run("missing service", func(t *testing.T) {
+		res := e.runName("running", "brinetest-absent", nil, false)
+		wantResult(t, "running absent", res, bptr(false), "The named service brinetest-absent is not available")
+		res = e.runName("dead", "brinetest-absent", nil, false)
+		wantResult(t, "dead absent", res, bptr(true), "The named service brinetest-absent is not available")
+		res = e.runName("running", "brinetest-absent", nil, true)
+		wantResult(t, "running absent test=True", res, nil, "Service brinetest-absent not present; if created in this state run, it would have been started")
+	})
+
+	t.Run("running", func(t *testing.T) {
+		res := e.run("running", nil, true)
+		wantResult(t, "running test=True", res, nil, "Service "+n+" is set to start")
+		if _, up := d.Pid(); up {
+			t.Fatal("test mode started the daemon")
+		}
+		res = e.run("running", nil, false)
+		wantResult(t, "running", res, bptr(true), "Started Service "+n)
+		wantChanges(t, "running", res.Changes, map[string]any{n: true})
+		e.pid()
+		res = e.run("running", nil, false)
+		wantResult(t, "running again", res, bptr(true), "The service "+n+" is already running")
+		wantChanges(t, "running again", res.Changes, nil)
+		if got, want := e.audit.take(), []string{n + " start"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("audit = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("mod_watch restart", func(t *testing.T) {
+		before := e.pid()
+		res := e.run("mod_watch", map[string]any{"sfun": "running"}, true)
+		wantResult(t, "mod_watch test=True", res, nil, "Service is set to be restarted")
+		if e.pid() != before {
+			t.Fatal("test mode restarted the daemon")
+		}
+		res = e.run("mod_watch", map[string]any{"sfun": "running"}, false)
+		wantResult(t, "mod_watch", res, bptr(true), "Service restarted")
+		wantChanges(t, "mod_watch", res.Changes, map[string]any{n: true})
+		if after := e.pid(); after == before {
+			t.Fatalf("restart kept pid %d", before)
+		}
+	})
+
+	t.Run("mod_watch reload", func(t *testing.T) {
+		before := e.pid()
+		res := e.run("mod_watch", map[string]any{"sfun": "running", "reload": true}, false)
+		wantResult(t, "mod_watch reload", res, bptr(true), "Service reloaded")
+		svctest.WaitFor(t, 10*time.Second, "the daemon to handle SIGHUP", func() bool { return d.Reloads() == 1 })
+		if e.pid() != before {
+			t.Fatal("reload replaced the daemon")
+		}
+	})
+
+	t.Run("mod_watch full_restart", func(t *testing.T) {
+		before := e.pid()
+		res := e.run("mod_watch", map[string]any{"sfun": "running", "full_restart": true}, false)
+		wantResult(t, "mod_watch full_restart", res, bptr(true), "Service fully restarted")
+		if e.pid() == before {
+			t.Fatal("full restart kept the pid")
+		}
+	})
+
+	t.Run("mod_watch without sfun", func(t *testing.T) {
+		res := e.run("mod_watch", nil, false)
+		wantResult(t, "mod_watch no sfun", res, bptr(false), "Unable to trigger watch for service.None")
+	})
+
+	t.Run("enabled and disabled", func(t *testing.T) {
+		res := e.run("enabled", nil, true)
+		wantResult(t, "enabled test=True", res, nil, "Service "+n+" set to be enabled")
+		if l := d.Links(); len(l) != 0 {
+			t.Fatalf("test mode created links %v", l)
+		}
+		res = e.run("enabled", nil, false)
+		wantResult(t, "enabled", res, bptr(true), "Service "+n+" has been enabled, and is in the desired state")
+		wantChanges(t, "enabled", res.Changes, map[string]any{n: true})
+		if len(d.StartLinks("2")) != 1 {
+			t.Fatalf("no start link in rc2.d: %v", d.Links())
+		}
+		res = e.run("enabled", nil, false)
+		wantResult(t, "enabled again", res, bptr(true), "Service "+n+" is already enabled, and is in the desired state")
+		wantChanges(t, "enabled again", res.Changes, nil)
+
+		res = e.run("disabled", nil, false)
+		wantResult(t, "disabled", res, bptr(true), "Service "+n+" has been disabled, and is in the desired state")
+		wantChanges(t, "disabled", res.Changes, map[string]any{n: true})
+		if len(d.StartLinks("2")) != 0 {
+			t.Fatalf("start link left in rc2.d: %v", d.Links())
+		}
+		res = e.run("disabled", nil, false)
+		wantResult(t, "disabled again", res, bptr(true), "Service "+n+" is already disabled, and is in the desired state")
+
+		res = e.run("running", map[string]any{"enable": true}, false)
+		wantResult(t, "running enable=True", res, bptr(true), "Service "+n+" has been enabled, and is in the desired state")
+		if len(d.StartLinks("2")) != 1 {
+			t.Fatalf("running enable=True left no start link: %v", d.Links())
+		}
+		res = e.run("running", map[string]any{"enabled": true}, false)
+		wantResult(t, "running enabled typo", res, bptr(false), "Service "+n+" uses non-existent option \"enabled\".  Perhaps \"enable\" option was intended?")
+		if got, want := e.audit.take(), []string{n + " restart", n + " reload", n + " full_restart", n + " enable", n + " disable", n + " enable"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("audit = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("dead", func(t *testing.T) {
+		res := e.run("dead", nil, true)
+		wantResult(t, "dead test=True", res, nil, "Service "+n+" is set to be killed")
+		e.pid()
+		res = e.run("dead", map[string]any{"enable": false}, false)
+		wantResult(t, "dead enable=False", res, bptr(true), "Service "+n+" has been disabled, and is dead")
+		wantChanges(t, "dead enable=False", res.Changes, map[string]any{n: true})
+		if _, up := d.Pid(); up {
+			t.Fatal("daemon still running after service.dead")
+		}
+		res = e.run("dead", nil, false)
+		wantResult(t, "dead again", res, bptr(true), "The service "+n+" is already dead")
+		res = e.run("mod_watch", map[string]any{"sfun": "dead"}, false)
+		wantResult(t, "mod_watch dead", res, bptr(true), "Service is already stopped")
+		res = e.run("mod_watch", map[string]any{"sfun": "running"}, false)
+		wantResult(t, "mod_watch on a stopped service", res, bptr(true), "Service started")
+		e.pid()
+		res = e.run("mod_watch", map[string]any{"sfun": "dead"}, false)
+		wantResult(t, "mod_watch dead on a running service", res, bptr(true), "Service stopped")
+		if _, up := d.Pid(); up {
+			t.Fatal("mod_watch for service.dead left the daemon running")
+		}
+	})
+
+	t.Run("exec functions", func(t *testing.T) {
+		c := e.ctx(false)
+		call := func(fn string) any {
+			t.Helper()
+			out, err := e.reg.Call(c, fn, []any{n}, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", fn, err)
+			}
+			return out
+		}
+		if call("service.available") != true || call("service.missing") != false {
+			t.Error("service.available/missing disagree with the installed script")
+		}
+		if call("service.status") != false {
+			t.Error("service.status true for a stopped daemon")
+		}
+		if call("service.start") != true || call("service.status") != true {
+			t.Error("service.start did not start the daemon")
+		}
+		if call("service.enabled") != false || call("service.disabled") != true {
+			t.Error("the daemon was disabled by service.dead enable=False")
+		}
+		all, err := e.reg.Call(c, "service.get_all", nil, nil)
+		if err != nil || !strings.Contains(fmt.Sprint(all), n) {
+			t.Errorf("service.get_all = %v, %v", all, err)
+		}
+		if call("service.stop") != true {
+			t.Error("service.stop failed")
+		}
+		if _, up := d.Pid(); up {
+			t.Error("daemon still running after service.stop")
+		}
+	})
+}
