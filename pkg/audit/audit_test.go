@@ -542,6 +542,14 @@ func TestDiskFull(t *testing.T) {
 			t.Fatal("Append succeeded on a full disk")
 		}
 	}
+	// A little space: the recovery entry itself is torn, in its new segment.
+	disk.budget.Store(30)
+	if _, err := l.Append(Entry{Actor: "alice", Action: "cmd.run"}); err == nil {
+		t.Fatal("Append succeeded with 30 bytes free")
+	}
+	if got, err := l.ReadFrom(1, 0); err != nil || len(got) != len(acked) {
+		t.Fatalf("ReadFrom during the outage = %d lines, %v; want the %d acknowledged", len(got), err, len(acked))
+	}
 	// Space frees up: appends resume, in a new segment.
 	disk.budget.Store(1 << 20)
 	seq, err := l.Append(Entry{Actor: "alice", Action: "cmd.run", Target: "after"})
@@ -553,8 +561,11 @@ func TestDiskFull(t *testing.T) {
 	}
 	l.Close()
 	rep := mustVerify(t, dir, nil)
-	if len(rep.Warnings) == 0 {
-		t.Fatalf("no warning about the disowned bytes: %+v", rep)
+	if len(rep.Warnings) < 2 {
+		t.Fatalf("want warnings about both torn segments: %+v", rep)
+	}
+	if rep.Files != 3 {
+		t.Fatalf("want the full segment, the torn recovery segment and the new one: %+v", rep)
 	}
 	es, err := Query(dir, Filter{})
 	if err != nil {

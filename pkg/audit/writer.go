@@ -164,16 +164,22 @@ func (l *Log) writeSync(buf []byte) error {
 	if err != nil {
 		l.log.Error("audit segment failed; appends refused until a new segment can be started", "file", w.curName, "offset", w.size, "err", err)
 		w.broken = err
-		w.cuts = append(w.cuts, Cut{File: w.curName, Offset: w.size})
-		l.mu.Lock()
-		l.cutAt[w.curName] = w.size // readers must not see the failed bytes
-		l.mu.Unlock()
+		l.disown(Cut{File: w.curName, Offset: w.size})
 		w.cur.Close()
 		w.cur = nil
 		return err
 	}
 	w.size += int64(len(buf))
 	return nil
+}
+
+// disown marks bytes that the next recovery entry must cut, and hides them
+// from readers at once.
+func (l *Log) disown(c Cut) {
+	l.w.cuts = append(l.w.cuts, c)
+	l.mu.Lock()
+	l.cutAt[c.File] = c.Offset
+	l.mu.Unlock()
 }
 
 // publish makes the newly durable state visible to readers.
@@ -213,7 +219,7 @@ func (l *Log) createSegment() (File, string, int, error) {
 	l.addSegment(num, name)
 	if err := syncDir(l.dir); err != nil {
 		f.Close()
-		l.w.cuts = append(l.w.cuts, Cut{File: name, Offset: 0})
+		l.disown(Cut{File: name, Offset: 0})
 		return nil, "", 0, err
 	}
 	return f, name, num, nil
@@ -283,7 +289,7 @@ func (l *Log) startSegment() error {
 			w.spare = &spareFile{f: f, name: name, num: num}
 		} else {
 			f.Close()
-			w.cuts = append(w.cuts, Cut{File: name, Offset: 0})
+			l.disown(Cut{File: name, Offset: 0})
 		}
 		return werr
 	}
