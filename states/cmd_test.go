@@ -1,61 +1,19 @@
 package states
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/brine-cm/brine/pkg/execmod"
 )
 
-// cmdTestEnv is a file environment whose registry has cmd.run_all: the
-// built-in one when present, else a minimal real implementation (sh -c,
-// cwd, env, timeout) so these tests run before that module exists.
+// cmdTestEnv is a file environment whose registry holds the built-in
+// cmd.run_all, so commands run exactly as they do in a real minion.
 func cmdTestEnv(t *testing.T) *fileEnv {
 	t.Helper()
 	e := newFileEnv(t)
 	if _, ok := e.ec.Registry.Lookup("cmd.run_all"); !ok {
-		e.ec.Registry.Register("cmd.run_all", "test runner", func(c *execmod.Context, args []any, kw map[string]any) (any, error) {
-			cmdline, _ := kw["cmd"].(string)
-			ctx := c.Context()
-			if to, ok := kw["timeout"].(float64); ok && to > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, time.Duration(to*float64(time.Second)))
-				defer cancel()
-			}
-			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
-			if cwd, ok := kw["cwd"].(string); ok {
-				cmd.Dir = cwd
-			}
-			cmd.Env = os.Environ()
-			if env, ok := kw["env"].(map[string]any); ok {
-				for k, v := range env {
-					cmd.Env = append(cmd.Env, k+"="+v.(string))
-				}
-			}
-			var so, se bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &so, &se
-			err := cmd.Run()
-			rc := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				rc = ee.ExitCode()
-			} else if err != nil {
-				return nil, err
-			}
-			pid := 0
-			if cmd.Process != nil {
-				pid = cmd.Process.Pid
-			}
-			return map[string]any{"pid": pid, "retcode": rc,
-				"stdout": strings.TrimRight(so.String(), "\n"), "stderr": strings.TrimRight(se.String(), "\n")}, nil
-		})
+		t.Fatal("execmod.Builtin() has no cmd.run_all")
 	}
 	return e
 }
@@ -148,4 +106,24 @@ func TestCmdWaitScriptModWatch(t *testing.T) {
 		t.Fatalf("stdout %q", r.Changes["stdout"])
 	}
 	expect(t, "script missing", e.run(cmdScript, "x", false, map[string]any{"source": "salt://nope.sh"}), no, "Unable to cache script salt://nope.sh from saltenv 'base'", 0)
+}
+
+func TestCmdRunasTimeout(t *testing.T) {
+	e := cmdTestEnv(t)
+	r := e.run(cmdRun, "sleep 5", false, map[string]any{"timeout": 1})
+	expect(t, "timeout", r, no, `Command "sleep 5" run`, -1)
+	needAccounts(t)
+	u := acctName(t)
+	if out, err := exec.Command("useradd", "-M", u).CombinedOutput(); err != nil {
+		t.Fatal(string(out))
+	}
+	t.Cleanup(func() {
+		exec.Command("userdel", u).Run()
+		exec.Command("groupdel", u).Run()
+	})
+	r = e.run(cmdRun, "id -un", false, map[string]any{"runas": u, "cwd": "/"})
+	expect(t, "runas", r, yes, `Command "id -un" run`, -1)
+	if r.Changes["stdout"] != u {
+		t.Fatalf("ran as %q, want %q", r.Changes["stdout"], u)
+	}
 }
