@@ -28,6 +28,8 @@ type Problem struct {
 	Reason string
 }
 
+// Error formats as "audit: FILE:LINE: seq N: reason" so the CLI can print
+// it as is.
 func (p *Problem) Error() string {
 	where := fmt.Sprintf("line %d", p.Line)
 	if p.File != "" {

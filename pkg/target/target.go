@@ -229,7 +229,7 @@ func (p *parser) parseIP(s string, off int) (Expr, error) {
 	if err != nil {
 		return nil, p.errAt(off, "invalid IP/CIDR target %q: %v", s, err)
 	}
-	return &ipNode{text: s, addr: a.Unmap()}, nil
+	return &ipNode{text: s, addr: a.Unmap().WithZone("")}, nil
 }
 
 // --- simple nodes ---------------------------------------------------------
