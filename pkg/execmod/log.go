@@ -1,9 +1,6 @@
 package execmod
 
-import (
-	"context"
-	"log/slog"
-)
+import "log/slog"
 
 // registerLog adds Salt's log module so templates and operators can write
 // to the minion's log ({{ salt['log.info']('rendering web') }}).
@@ -34,10 +31,8 @@ func registerLog(r *Registry) {
 				if !ok {
 					msg = describe(kw["message"])
 				}
-				c.Logger().Log(logCtx(c), level, msg, "source", "log module")
+				c.Logger().Log(c.Context(), level, msg, "source", "log module")
 				return nil, nil
 			})
 	}
 }
-
-func logCtx(c *Context) context.Context { return c.Context() }

@@ -65,12 +65,29 @@ func hostAddrs() ([]ifaceAddr, error) {
 	return out, nil
 }
 
+// reservedNets are the non-public IPv4 ranges beyond RFC 1918 that
+// Salt's "private" address type also counts (shared, test and reserved).
+var reservedNets = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
 func isPrivate(a netip.Addr) bool {
-	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(a) || netip.MustParsePrefix("192.0.0.0/24").Contains(a) ||
-		netip.MustParsePrefix("192.0.2.0/24").Contains(a) || netip.MustParsePrefix("198.18.0.0/15").Contains(a) ||
-		netip.MustParsePrefix("198.51.100.0/24").Contains(a) || netip.MustParsePrefix("203.0.113.0/24").Contains(a) ||
-		netip.MustParsePrefix("240.0.0.0/4").Contains(a) || netip.MustParsePrefix("0.0.0.0/8").Contains(a)
+	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return true
+	}
+	for _, p := range reservedNets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func ipAddrs(fn string, args []any, kwargs map[string]any, v6 bool) (any, error) {
