@@ -15,7 +15,7 @@ import (
 // converges every platform a pkg backend exists for; comments and changes
 // follow Salt's so tools reading state output keep working.
 func Pkg() *Module {
-	common := []string{"version", "pkgs", "refresh", "ignore_epoch"}
+	common := []string{"version", "pkgs", "refresh", "ignore_epoch", "fromrepo", "install_recommends", "skip_verify"}
 	return &Module{
 		Name: "pkg",
 		Funcs: map[string]Func{
@@ -26,7 +26,7 @@ func Pkg() *Module {
 		},
 		Args: map[string][]string{
 			"installed": append([]string{"skip_suggestions"}, common...),
-			"latest":    {"pkgs", "refresh"},
+			"latest":    {"pkgs", "refresh", "fromrepo", "install_recommends", "skip_verify"},
 			"removed":   {"version", "pkgs", "ignore_epoch"},
 			"purged":    {"version", "pkgs", "ignore_epoch"},
 		},
@@ -176,6 +176,17 @@ func pkgReadArgs(r *Request) (pkgArgs, string) {
 	return a, ""
 }
 
+// pkgInstallKwargs carries the install options of a state to pkg.install.
+func pkgInstallKwargs(r *Request, pkgs []any) map[string]any {
+	kw := map[string]any{"pkgs": pkgs}
+	for _, k := range []string{"fromrepo", "install_recommends", "skip_verify"} {
+		if execmod.Has(r.Args, k) {
+			kw[k] = r.Args[k]
+		}
+	}
+	return kw
+}
+
 // pkgInstalled ensures packages are installed, at the wanted version when
 // one is given.
 func pkgInstalled(r *Request) Result {
@@ -306,7 +317,7 @@ func pkgInstalled(r *Request) Result {
 			pkgsArg[i] = map[string]any{t.Name: t.Version}
 		}
 	}
-	out, err := ec.Call("pkg.install", nil, map[string]any{"pkgs": pkgsArg})
+	out, err := ec.Call("pkg.install", nil, pkgInstallKwargs(r, pkgsArg))
 	if err != nil {
 		return pkgResult(r.Name, pkgFalse(), nil, fmt.Sprintf("An error was encountered while installing package(s): %v", err))
 	}
@@ -457,7 +468,7 @@ func pkgLatest(r *Request) Result {
 	for i, n := range tnames {
 		pkgsArg[i] = n
 	}
-	out, err := ec.Call("pkg.install", nil, map[string]any{"pkgs": pkgsArg})
+	out, err := ec.Call("pkg.install", nil, pkgInstallKwargs(r, pkgsArg))
 	if err != nil {
 		return pkgResult(r.Name, pkgFalse(), nil, fmt.Sprintf("An error was encountered while installing package(s): %v", err))
 	}

@@ -24,7 +24,7 @@ func Service() *Module {
 		},
 		ModWatch: svcModWatch,
 		Args: map[string][]string{
-			"running":  {"enable", "reload", "full_restart", "init_delay", "force", "sfun"},
+			"running":  {"enable", "reload", "full_restart", "init_delay", "sfun"},
 			"dead":     {"enable", "init_delay", "sfun"},
 			"enabled":  nil,
 			"disabled": nil,

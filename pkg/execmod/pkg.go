@@ -23,7 +23,7 @@ func registerPkg(r *Registry) { PkgModule{}.Register(r) }
 
 // Register adds every pkg.* function to r.
 func (m PkgModule) Register(r *Registry) {
-	r.Register("pkg.install", "Install packages: pkg.install NAME [version=V] [refresh=True] or pkgs='[a, {b: 1.2-1}]'. Returns {name: {old, new}} for every package that changed.", m.install)
+	r.Register("pkg.install", "Install packages: pkg.install NAME [version=V] [refresh=True] [fromrepo=RELEASE] [install_recommends=False] [skip_verify=True] or pkgs='[a, {b: 1.2-1}]'. Returns {name: {old, new}} for every package that changed.", m.install)
 	r.Register("pkg.remove", "Remove packages: pkg.remove NAME or pkgs='[a, b]'. Returns {name: {old, new}}.", m.remove)
 	r.Register("pkg.purge", "Remove packages and their configuration: pkg.purge NAME or pkgs='[a, b]'. Returns {removed: {...}, installed: {...}}.", m.purge)
 	r.Register("pkg.list_pkgs", "List installed packages as {name: version} (versions_as_list=True for lists, removed=True for packages whose configuration remains).", m.listPkgs)
@@ -229,6 +229,17 @@ func (m PkgModule) install(c *Context, args []any, kwargs map[string]any) (any, 
 		return nil, fmt.Errorf("pkg.install: %w", err)
 	}
 	var opts pkgmgr.InstallOptions
+	if opts.FromRepo, err = Str(kw, "fromrepo", ""); err != nil {
+		return nil, fmt.Errorf("pkg.install: %w", err)
+	}
+	recommends, err := Bool(kw, "install_recommends", true)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.install: %w", err)
+	}
+	opts.NoRecommends = !recommends
+	if opts.SkipVerify, err = Bool(kw, "skip_verify", false); err != nil {
+		return nil, fmt.Errorf("pkg.install: %w", err)
+	}
 	for _, t := range resolved {
 		if cur, ok := before.Installed[t.Name]; ok && t.Version != "" && mgr.Compare(t.Version, cur) < 0 {
 			opts.AllowDowngrades = true

@@ -233,3 +233,13 @@ func TestPkgRunsThroughCmdRunAll(t *testing.T) {
 		t.Fatalf("dpkg-query did not go through cmd.run_all; audit: %q", au.actions)
 	}
 }
+
+func TestPkgInstallOptions(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{}).
+		On(aptPrefix+"-t bookworm-backports --no-install-recommends --allow-unauthenticated install hello", backend.Result{})
+	r, c, _ := pkgFixture(t, rec)
+	if _, err := r.Call(c, "pkg.install", []any{"hello"}, map[string]any{"fromrepo": "bookworm-backports", "install_recommends": false, "skip_verify": true}); err != nil {
+		t.Fatalf("%v (commands %q)", err, rec.CommandLines())
+	}
+}

@@ -190,6 +190,15 @@ func (a *Apt) Install(ctx context.Context, targets []Target, opts InstallOptions
 	if opts.AllowDowngrades {
 		argv = append(argv, "--allow-downgrades")
 	}
+	if opts.FromRepo != "" {
+		argv = append(argv, "-t", opts.FromRepo)
+	}
+	if opts.NoRecommends {
+		argv = append(argv, "--no-install-recommends")
+	}
+	if opts.SkipVerify {
+		argv = append(argv, "--allow-unauthenticated")
+	}
 	argv = append(argv, "install")
 	for _, t := range targets {
 		if t.Version != "" {

@@ -42,6 +42,12 @@ type Policy struct {
 type InstallOptions struct {
 	// AllowDowngrades lets a pinned version replace a newer installed one.
 	AllowDowngrades bool
+	// FromRepo prefers one release (apt's -t, Salt's fromrepo).
+	FromRepo string
+	// NoRecommends skips recommended packages (install_recommends: False).
+	NoRecommends bool
+	// SkipVerify installs unauthenticated packages (Salt's skip_verify).
+	SkipVerify bool
 }
 
 // RefreshResult is the outcome of a package-database refresh in Salt's
