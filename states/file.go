@@ -763,6 +763,15 @@ func fileManaged(r *Request) Result {
 				return out.failed(err.Error())
 			}
 		}
+		if cc := a.str("check_cmd", ""); cc != "" && have {
+			ok, err := runCheckCmd(r, cc, a.str("tmp_dir", ""), want)
+			if err != nil {
+				return out.failed(err.Error())
+			}
+			if !ok {
+				return out.failed("check_cmd execution failed")
+			}
+		}
 		if exists && backup == "minion" {
 			if _, err := backupMinion(r.Exec, real); err != nil {
 				return out.failed(err.Error())
@@ -824,4 +833,26 @@ func fileManaged(r *Request) Result {
 		return out.ok(fmt.Sprintf("File %s updated", name))
 	}
 	return out.ok(fmt.Sprintf("File %s is in the correct state", name))
+}
+
+// runCheckCmd is file.managed's check_cmd: the new content goes to a
+// temporary file, the command runs with that file's path appended, and
+// only a zero exit lets the content be installed.
+func runCheckCmd(r *Request, cmd, tmpDir string, data []byte) (bool, error) {
+	f, err := os.CreateTemp(tmpDir, "brine-check-")
+	if err != nil {
+		return false, fmt.Errorf("check_cmd: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.Write(data)
+	if cerr := f.Close(); werr != nil || cerr != nil {
+		return false, fmt.Errorf("check_cmd: write %s: %w", f.Name(), errors.Join(werr, cerr))
+	}
+	out, err := r.Exec.Call("cmd.run_all", nil, map[string]any{"cmd": cmd + " " + f.Name(), "python_shell": true, "ignore_retcode": true})
+	if err != nil {
+		return false, fmt.Errorf("check_cmd: %w", err)
+	}
+	m, _ := out.(map[string]any)
+	rc, _ := execmod.ToInt(m["retcode"])
+	return rc == 0, nil
 }

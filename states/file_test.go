@@ -631,3 +631,19 @@ func TestFileRecurseTemplateAndEmptyDirs(t *testing.T) {
 	expect(t, "recurse again", e.run(fileRecurse, dst, false, args()), yes, "is in the correct state", 0)
 	expect(t, "recurse test", e.run(fileRecurse, dst, true, args()), yes, "is in the correct state", 0)
 }
+
+func TestFileManagedCheckCmd(t *testing.T) {
+	e := newFileEnv(t)
+	p := filepath.Join(e.dir, "sudoers")
+	os.WriteFile(p, []byte("good\n"), 0o440)
+	r := e.run(fileManaged, p, false, map[string]any{"contents": "bad", "check_cmd": "grep -q good"})
+	expect(t, "check fails", r, no, "check_cmd execution failed", 0)
+	if readFile(t, p) != "good\n" {
+		t.Fatal("failed check_cmd still installed the content")
+	}
+	r = e.run(fileManaged, p, false, map[string]any{"contents": "good again", "check_cmd": "grep -q good"})
+	expect(t, "check passes", r, yes, "updated", 1)
+	if readFile(t, p) != "good again\n" {
+		t.Fatal(readFile(t, p))
+	}
+}
