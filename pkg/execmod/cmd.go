@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // registerCmd adds Salt's cmd module: running commands on the host with
@@ -547,8 +548,9 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 	}
 	res.stdout, res.stderr = stdout.String(), stderr.String()
 	if s.rstrip {
-		res.stdout = strings.TrimRight(res.stdout, " \t\r\n")
-		res.stderr = strings.TrimRight(res.stderr, " \t\r\n")
+		// Python's str.rstrip(): every trailing whitespace character.
+		res.stdout = strings.TrimRightFunc(res.stdout, unicode.IsSpace)
+		res.stderr = strings.TrimRightFunc(res.stderr, unicode.IsSpace)
 	}
 	for _, code := range s.successCodes {
 		if res.retcode == code {
