@@ -150,3 +150,72 @@ func versionInfo(v string) []any {
 	}
 	return out
 }
+
+// collectDisks lists the block devices the kernel knows (disks) and the
+// non-rotational ones (ssds), skipping loop, ram and device-mapper nodes
+// as Salt's disks grain does.
+func collectDisks(_ context.Context, g map[string]any) {
+	disks, ssds := []any{}, []any{}
+	entries, err := os.ReadDir("/sys/block")
+	if err == nil {
+		for _, e := range entries {
+			n := e.Name()
+			if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "dm-") {
+				continue
+			}
+			disks = append(disks, n)
+			if readTrim("/sys/block/"+n+"/queue/rotational") == "0" {
+				ssds = append(ssds, n)
+			}
+		}
+	}
+	g["disks"] = disks
+	g["ssds"] = ssds
+}
+
+// collectKernelParams splits /proc/cmdline into Salt's kernelparams
+// grain: a list of [key, value] pairs, value null for bare flags.
+func collectKernelParams(_ context.Context, g map[string]any) {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return
+	}
+	g["kernelparams"] = ParseKernelParams(string(b))
+}
+
+// ParseKernelParams parses a kernel command line, honouring double
+// quotes around values (root="LABEL=my root").
+func ParseKernelParams(cmdline string) []any {
+	out := []any{}
+	var words []string
+	var cur strings.Builder
+	inQuote, inWord := false, false
+	for _, r := range cmdline {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			inWord = true
+		case (r == ' ' || r == '\n' || r == '\t') && !inQuote:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	for _, w := range words {
+		k, v, ok := strings.Cut(w, "=")
+		if ok {
+			out = append(out, []any{k, v})
+		} else {
+			out = append(out, []any{k, nil})
+		}
+	}
+	return out
+}

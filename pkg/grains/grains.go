@@ -50,6 +50,8 @@ var collectors = []named{
 	{"fqdn_ip", collectFQDNIPs},
 	{"selinux", collectSELinux},
 	{"locale", collectLocale},
+	{"disks", collectDisks},
+	{"kernelparams", collectKernelParams},
 }
 
 // Names lists the registered collectors in the order they run.

@@ -305,3 +305,14 @@ func TestVersionInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestParseKernelParams(t *testing.T) {
+	got := ParseKernelParams("BOOT_IMAGE=/vmlinuz root=\"LABEL=my root\" ro quiet console=ttyS0,115200\n")
+	want := []any{
+		[]any{"BOOT_IMAGE", "/vmlinuz"}, []any{"root", "LABEL=my root"}, []any{"ro", nil},
+		[]any{"quiet", nil}, []any{"console", "ttyS0,115200"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}

@@ -197,12 +197,6 @@ func collectOS(_ context.Context, g map[string]any) {
 	for k, v := range OSGrains(readOSRelease()) {
 		g[k] = v
 	}
-	// Debian's point release lives in /etc/debian_version.
-	if g["os"] == "Debian" {
-		if b, err := os.ReadFile("/etc/debian_version"); err == nil {
-			g["lsb_distrib_release"] = strings.TrimSpace(string(b))
-		}
-	}
 	arch, _ := g["cpuarch"].(string)
 	g["osarch"] = osArch(arch, g["os_family"])
 }
