@@ -3,6 +3,7 @@ package states_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/brine-cm/brine/pkg/backend/svcmgr/svctest"
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/proto"
 	"github.com/brine-cm/brine/states"
+	"github.com/brine-cm/brine/states/engine"
 )
 
 // The service states and the service execution module on a real LSB
@@ -260,4 +263,61 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 			t.Error("daemon still running after service.stop")
 		}
 	})
+}
+
+// TestServiceWatchThroughEngine runs file.managed and a service.running
+// that watches it through the state engine: a changed file restarts the
+// running daemon via mod_watch (the engine passes sfun).
+func TestServiceWatchThroughEngine(t *testing.T) {
+	d := svctest.Install(t)
+	conf := filepath.Join(t.TempDir(), "daemon.conf")
+	ec := &execmod.Context{
+		Ctx:      context.Background(),
+		Grains:   map[string]any{"os_family": "Debian", "init": "sysvinit"},
+		Registry: execmod.Builtin(),
+	}
+	chunks := func(contents string) []states.Chunk {
+		return []states.Chunk{
+			{State: "file", Fun: "managed", ID: "conf", Name: conf, SLS: "svc", Env: "base", Index: 0,
+				Args: map[string]any{"contents": contents}},
+			{State: "service", Fun: "running", ID: "daemon", Name: d.Name, SLS: "svc", Env: "base", Index: 1,
+				Args: map[string]any{"watch": []any{map[string]any{"file": "conf"}}}},
+		}
+	}
+	key := proto.StateKey("service", "daemon", d.Name, "running")
+	apply := func(contents string) proto.StateResult {
+		t.Helper()
+		res, err := engine.Run(context.Background(), chunks(contents), engine.Options{States: states.Builtin(), Exec: ec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := res[key]
+		if !ok {
+			t.Fatalf("no result for %s in %v", key, res)
+		}
+		t.Logf("%s: result=%s comment=%q changes=%v", key, fmtResult(r.Result), r.Comment, r.Changes)
+		return r
+	}
+	r := apply("a\n")
+	if r.Result == nil || !*r.Result || r.Comment != "Started Service "+d.Name {
+		t.Fatalf("first apply: %s %q", fmtResult(r.Result), r.Comment)
+	}
+	pid1, ok := d.Pid()
+	if !ok {
+		t.Fatal("daemon not started")
+	}
+	r = apply("a\n")
+	if r.Comment != "The service "+d.Name+" is already running" || len(r.Changes) != 0 {
+		t.Fatalf("unchanged file still triggered: %q %v", r.Comment, r.Changes)
+	}
+	if pid, _ := d.Pid(); pid != pid1 {
+		t.Fatal("unchanged file restarted the daemon")
+	}
+	r = apply("b\n")
+	if r.Result == nil || !*r.Result || r.Comment != "Service restarted" {
+		t.Fatalf("changed file: %s %q", fmtResult(r.Result), r.Comment)
+	}
+	if pid2, ok := d.Pid(); !ok || pid2 == pid1 {
+		t.Fatalf("watch did not restart the daemon (pid %d -> %d)", pid1, pid2)
+	}
 }
