@@ -194,6 +194,10 @@ func TestFilterBy(t *testing.T) {
 		{"int grain", []any{map[string]any{"4": "quad"}, "num_cpus"}, nil, "quad"},
 		{"merge over match", []any{apache}, map[string]any{"merge": map[string]any{"srv": "apache-custom", "extra": true}},
 			map[string]any{"pkg": "apache2", "srv": "apache-custom", "extra": true}},
+		{"merge from an unset pillar ('') is no merge", []any{apache}, map[string]any{"merge": ""},
+			map[string]any{"pkg": "apache2", "srv": "apache2"}},
+		{"merge from a CLI flow map", []any{apache}, map[string]any{"merge": "{srv: x}"},
+			map[string]any{"pkg": "apache2", "srv": "x"}},
 		{"merge with no match", []any{map[string]any{"RedHat": map[string]any{"a": 1}}}, map[string]any{"merge": map[string]any{"b": 2}},
 			map[string]any{"b": 2}},
 		{"base under match", []any{map[string]any{

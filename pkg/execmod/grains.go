@@ -135,13 +135,29 @@ func grainsFilterBy(c *Context, args []any, kwargs map[string]any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	var merge map[string]any
-	if Has(kw, "merge") {
-		if merge, err = Map(kw, "merge"); err != nil {
-			return nil, fmt.Errorf("filter_by merge argument must be a dictionary: %w", err)
-		}
+	merge, err := mergeArg(kw)
+	if err != nil {
+		return nil, err
 	}
 	return FilterBy(lookup, grain, grainsOf(c), merge, def, base)
+}
+
+// mergeArg reads filter_by's merge argument. Like Salt's `if merge:`, a
+// falsy value (”, False, None, {}) means no merge, which matters because
+// formulas pass salt['pillar.get']('x:lookup') and get ” when unset.
+func mergeArg(kw map[string]any) (map[string]any, error) {
+	v := kw["merge"]
+	if v == nil || v == "" || v == false {
+		return nil, nil
+	}
+	m, err := ToMap("merge", v)
+	if err != nil {
+		return nil, fmt.Errorf("filter_by merge argument must be a dictionary: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
 }
 
 // FilterBy is Salt's filter_by, shared by grains.filter_by and the

@@ -211,7 +211,7 @@ func pillarFilterBy(c *Context, args []any, kwargs map[string]any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	merge, err := Map(kw, "merge")
+	merge, err := mergeArg(kw)
 	if err != nil {
 		return nil, err
 	}
