@@ -77,11 +77,13 @@ func saltFilters() map[string]exec.FilterFunction {
 			if argOr(va, 0, "flow_style", true).IsTrue() {
 				return exec.AsSafeValue(flowYAML(in.Interface()))
 			}
-			out, err := yaml.Marshal(toGo(in.Interface()))
-			if err != nil {
+			var buf strings.Builder
+			enc := yaml.NewEncoder(&buf)
+			enc.SetIndent(2)
+			if err := enc.Encode(toGo(in.Interface())); err != nil {
 				return errValue(e, fmt.Errorf("yaml filter: %w", err))
 			}
-			return exec.AsSafeValue(strings.TrimSpace(strings.TrimSuffix(string(out), "...\n")))
+			return exec.AsSafeValue(strings.TrimSpace(strings.TrimSuffix(buf.String(), "...\n")))
 		},
 		"json": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			return exec.AsSafeValue(pyJSON(in.Interface(), argOr(va, 1, "indent", 0).Integer(), false))

@@ -31,11 +31,13 @@ const (
 )
 
 var (
+	typeCall   = reflect.TypeFor[*nodes.Call]()
 	typeBinary = reflect.TypeFor[*nodes.BinaryExpression]()
 	typeToken  = reflect.TypeFor[*tokens.Token]()
 )
 
-// rewriteModulo finds every modulo expression reachable from root.
+// rewriteModulo finds every modulo and multiplication expression reachable
+// from root (and mends method calls on parenthesised receivers).
 func rewriteModulo(root *nodes.Template) {
 	seen := map[uintptr]bool{}
 	var walk func(v reflect.Value, depth int)
@@ -58,6 +60,14 @@ func rewriteModulo(root *nodes.Template) {
 				walk(v.Elem(), depth+1)
 				rewriteOne(be)
 				return
+			}
+			if v.Type() == typeCall {
+				// gonja leaves the receiver unset for a method called on a
+				// parenthesised expression: (x or {}).get('k').
+				c := (*nodes.Call)(v.UnsafePointer())
+				if ga, ok := c.Func.(*nodes.GetAttribute); ok && c.Parent == nil && ga.Node != nil {
+					c.Parent = ga.Node
+				}
 			}
 			walk(v.Elem(), depth+1)
 		case reflect.Interface:

@@ -468,8 +468,78 @@ func (s *setStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) er
 	return nil
 }
 
+// {% set a, b = x, y %}: tuple assignment, which gonja's set lacks.
+type multiSetStmt struct {
+	basePos
+	names []string
+	exprs []nodes.Expression
+}
+
+func (s *multiSetStmt) String() string { return fmt.Sprintf("set(line %d)", s.loc.Line) }
+
+func (s *multiSetStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	var values []any
+	if len(s.exprs) == 1 {
+		v := r.Eval(s.exprs[0])
+		if v.IsError() {
+			return v
+		}
+		values = iterList(v)
+	} else {
+		for _, e := range s.exprs {
+			v := r.Eval(e)
+			if v.IsError() {
+				return v
+			}
+			values = append(values, toJinja(v.Interface()))
+		}
+	}
+	if len(values) != len(s.names) {
+		st := stateOf(r.Environment.Context)
+		return st.fail(fmt.Errorf("cannot unpack %d values into %d names", len(values), len(s.names)), "")
+	}
+	for i, n := range s.names {
+		r.Environment.Context.Set(n, values[i])
+	}
+	return nil
+}
+
+func parseMultiSet(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	s := &multiSetStmt{basePos: basePos{position(args, p)}}
+	for {
+		name := args.Match(tokens.Name)
+		if name == nil {
+			return nil, args.Error("expected a name to assign", args.Current())
+		}
+		s.names = append(s.names, name.Val)
+		if args.Match(tokens.Comma) == nil {
+			break
+		}
+	}
+	if args.Match(tokens.Assign) == nil {
+		return nil, args.Error(`expected "="`, args.Current())
+	}
+	for {
+		e, err := args.ParseExpression()
+		if err != nil {
+			return nil, err
+		}
+		s.exprs = append(s.exprs, e)
+		if args.Match(tokens.Comma) == nil {
+			break
+		}
+	}
+	if !args.End() {
+		return nil, args.Error("unexpected tokens in set", args.Current())
+	}
+	return s, nil
+}
+
 func wrapSet(orig parser.ControlStructureParser) parser.ControlStructureParser {
 	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		if t, nx := args.Current(), args.Stream().Peek(); t != nil && t.Type == tokens.Name && nx != nil && nx.Type == tokens.Comma {
+			return parseMultiSet(p, args)
+		}
 		name := ""
 		if t := args.Current(); t != nil && t.Type == tokens.Name {
 			if nx := args.Stream().Peek(); nx == nil || nx.Type == tokens.Assign || nx.Type == tokens.EOF {
