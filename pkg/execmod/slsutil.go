@@ -113,6 +113,10 @@ func mapArg(fn string, kw map[string]any, key string, required bool) (map[string
 			return nil, err
 		}
 	}
+	if kw[key] == "" {
+		// Salt's `x or {}`: an empty string (an unset pillar) is no data.
+		return map[string]any{}, nil
+	}
 	m, err := Map(kw, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
