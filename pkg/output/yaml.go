@@ -22,7 +22,8 @@ func writeYAML(w *bufio.Writer, v any, indent int, inSeq bool) {
 			w.WriteString("{}\n")
 			return
 		}
-		for i, k := range orderedKeys(x) {
+		// PyYAML's safe_dump sorts mapping keys; so does this.
+		for i, k := range sortedIDs(x) {
 			if i > 0 || !inSeq {
 				w.WriteString(pad)
 			}
