@@ -39,6 +39,16 @@ func parseYAML(name, text string) (node *yaml.Node, err error) {
 	if err := checkDuplicates(name, text, root, 0); err != nil {
 		return nil, err
 	}
+	// Surface what Decode would reject (bad explicit tags, bad merges,
+	// collection keys) now, while the file name is known.
+	if _, err := Decode(root); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			pe.File, pe.Text = name, lineOf(text, pe.Line)
+			return nil, pe
+		}
+		return nil, &Error{File: name, Line: root.Line, Col: root.Column, Text: lineOf(text, root.Line), Err: err}
+	}
 	return root, nil
 }
 

@@ -12,6 +12,8 @@ func TestArithmeticAndRange(t *testing.T) {
 		{"{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(3, 0, -1) | list }} {{ range(0) | list }}", "[0, 1, 2] [1, 3, 5] [3, 2, 1] []"},
 		{"{% for i in range(2) %}{{ loop.index }}{% endfor %}", "12"},
 		{"{{ 0 * 5 }}|{{ '' * 2 }}|{{ 10 % 5 }}", "0||0"},
+		{"{{ 7 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7.5 // 2 }} {{ 2 ** 10 }} {{ 2 ** -1 }} {{ 4 ** 0.5 }}", "3.5 3 -4 3.0 1024 0.5 2.0"},
+		{"{{ (1 + 2) * 3 - 4 / 2 }}", "7.0"},
 	}
 	for _, c := range cases {
 		if out := mustJinja(t, ec, c.src); out != c.want {
@@ -33,6 +35,9 @@ func TestResourceGuards(t *testing.T) {
 		"{{ 'x' | center(1000000000) }}",
 		"{{ 'x' | indent(1000000000) }}",
 		"{{ 5 % 0 }}",
+		"{{ 1 / 0 }}",
+		"{{ 1 // 0 }}",
+		"{{ 'a' / 2 }}",
 	} {
 		_, err := Jinja(ec, "g.sls", []byte(src), nil)
 		var pe *Error

@@ -27,6 +27,9 @@ import (
 const (
 	pymodFilter     = "__pymod"
 	pymulFilter     = "__pymul"
+	pydivFilter     = "__pydiv"
+	pyfloorFilter   = "__pyfloordiv"
+	pypowFilter     = "__pypow"
 	pymodLastFilter = "__pymod_last"
 )
 
@@ -102,6 +105,12 @@ func rewriteOne(be *nodes.BinaryExpression) {
 		filter = pymodFilter
 	case tokens.Multiply:
 		filter = pymulFilter
+	case tokens.Division:
+		filter = pydivFilter
+	case tokens.FloorDivision:
+		filter = pyfloorFilter
+	case tokens.Power:
+		filter = pypowFilter
 	default:
 		return
 	}
@@ -139,8 +148,11 @@ func pymodFilters() map[string]exec.FilterFunction {
 		}
 	}
 	return map[string]exec.FilterFunction{
-		pymodFilter: binary(pyMod),
-		pymulFilter: binary(pyMul),
+		pymodFilter:   binary(pyMod),
+		pymulFilter:   binary(pyMul),
+		pydivFilter:   binary(pyDiv),
+		pyfloorFilter: binary(pyFloorDiv),
+		pypowFilter:   binary(pyPow),
 		pymodLastFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			if st := stateOf(e.Environment.Context); st != nil {
 				return exec.AsValue(st.lastMod)
@@ -177,6 +189,59 @@ func pyMod(l, r *exec.Value) (any, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("unsupported operand types for %%: %q and %q", l.String(), r.String())
+}
+
+func numbers(op string, l, r *exec.Value) error {
+	if !l.IsNumber() || !r.IsNumber() {
+		return fmt.Errorf("unsupported operand types for %s: %q and %q", op, l.String(), r.String())
+	}
+	return nil
+}
+
+func pyDiv(l, r *exec.Value) (any, error) {
+	if err := numbers("/", l, r); err != nil {
+		return nil, err
+	}
+	if r.Float() == 0 {
+		return nil, errors.New("division by zero")
+	}
+	return l.Float() / r.Float(), nil
+}
+
+func pyFloorDiv(l, r *exec.Value) (any, error) {
+	if err := numbers("//", l, r); err != nil {
+		return nil, err
+	}
+	if r.Float() == 0 {
+		return nil, errors.New("integer division or modulo by zero")
+	}
+	if l.IsInteger() && r.IsInteger() {
+		a, b := l.Integer(), r.Integer()
+		q := a / b
+		if (a%b != 0) && ((a < 0) != (b < 0)) {
+			q--
+		}
+		return q, nil
+	}
+	return math.Floor(l.Float() / r.Float()), nil
+}
+
+func pyPow(l, r *exec.Value) (any, error) {
+	if err := numbers("**", l, r); err != nil {
+		return nil, err
+	}
+	if l.IsInteger() && r.IsInteger() && r.Integer() >= 0 {
+		f := math.Pow(float64(l.Integer()), float64(r.Integer()))
+		if math.Abs(f) < 1<<62 {
+			out := 1
+			for range r.Integer() {
+				out *= l.Integer()
+			}
+			return out, nil
+		}
+		return f, nil
+	}
+	return math.Pow(l.Float(), r.Float()), nil
 }
 
 // pyFormat implements Python's printf-style string formatting.

@@ -325,3 +325,29 @@ alias: *b
 		t.Fatalf("Decode(nil) = %v, %v", v, err)
 	}
 }
+
+func TestDecodeErrorsCarryFile(t *testing.T) {
+	ec := tree(t, nil)
+	cases := []struct {
+		src       string
+		line, col int
+		msg       string
+	}{
+		{"a: 1\nb: !!int abc\n", 2, 4, `cannot parse "abc" as an int`},
+		{"a: 1\nb:\n  <<: [1, 2]\n", 3, 7, "merge key expects a mapping"},
+		{"? [a, b]\n: v\n", 1, 3, "a sequence cannot be a mapping key"},
+	}
+	for _, c := range cases {
+		_, err := SLS(ec, "d", "d.sls", []byte(c.src))
+		var pe *Error
+		if !errors.As(err, &pe) || pe.File != "d.sls" || pe.Line != c.line || pe.Col != c.col || !strings.Contains(pe.Error(), c.msg) {
+			t.Errorf("%q: got %v (%+v)", c.src, err, pe)
+		}
+	}
+	// A failing call inside a condition stops the render too.
+	_, err := SLS(ec, "d", "d.sls", []byte("a: 1\n{% if salt['test.fail']() %}b: 2{% endif %}\n"))
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Line != 2 || !strings.Contains(pe.Error(), "deliberate failure") {
+		t.Errorf("failing condition: got %v", err)
+	}
+}
