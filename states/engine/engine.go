@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -41,8 +42,11 @@ type node struct {
 	c     states.Chunk
 	tag   string
 	reqs  map[string][]*node // requisite type -> targets, in declaration order
+	edges []reqEdge          // requisites as declared (watch stays watch), for ordering
 	list  []*node            // listen targets
 	deps  []*node            // what must finish before this runs
+	v     *vertex            // this state in the dependency graph
+	test  *vertex            // its prereq test run, when something prereqs it
 	mod   *states.Module
 	fun   states.Func
 	visit int // 0 new, 1 active, 2 done
@@ -61,6 +65,8 @@ type runner struct {
 	opts  Options
 	log   *slog.Logger
 	nodes []*node
+	// sequence is the execution order: states and prereq test runs.
+	sequence []*vertex
 	// byIDName indexes nodes by ID and by name, in run order.
 	byIDName map[string][]*node
 	mu       sync.Mutex
@@ -100,11 +106,18 @@ func Run(ctx context.Context, chunks []states.Chunk, opts Options) (map[string]p
 	if err := r.build(sorted); err != nil {
 		return nil, err
 	}
-	for _, n := range r.nodes {
+	for _, v := range r.sequence {
 		if r.stopped || ctx.Err() != nil {
 			break
 		}
-		r.walk(n)
+		if v.isTest {
+			r.prereqTest(v.n)
+			continue
+		}
+		r.execute(v.n)
+		if r.failhard(v.n) {
+			r.stopped = true
+		}
 	}
 	r.wg.Wait()
 	r.listen()
@@ -197,6 +210,9 @@ func (r *runner) build(chunks []states.Chunk) error {
 					n.list = append(n.list, targets...)
 				} else {
 					n.reqs[kind] = append(n.reqs[kind], targets...)
+					for _, tg := range targets {
+						n.edges = append(n.edges, reqEdge{kind: t, target: tg})
+					}
 				}
 			}
 		}
@@ -215,50 +231,7 @@ func (r *runner) build(chunks []states.Chunk) error {
 	if len(errs) > 0 {
 		return &Errors{List: errs}
 	}
-	// Ordering edges: every requisite target runs first; a prereq's
-	// target is test-run before the state declaring the prereq, so the
-	// target's own requisites come first too, and the target itself waits
-	// for the prereq state (it fails when that fails).
-	for _, n := range r.nodes {
-		for _, t := range reqTypes {
-			for _, d := range n.reqs[t] {
-				if t == "prereq" {
-					continue
-				}
-				n.deps = appendUnique(n.deps, d)
-			}
-		}
-	}
-	for _, n := range r.nodes {
-		for _, t := range n.reqs["prereq"] {
-			t.deps = appendUnique(t.deps, n)
-			t.reqs["prerequired"] = appendUnique(t.reqs["prerequired"], n)
-		}
-	}
-	// Until nothing changes: a prereq state inherits its targets' other
-	// dependencies (chains of prereq can add more on each pass).
-	for changed := true; changed; {
-		changed = false
-		for _, n := range r.nodes {
-			for _, t := range n.reqs["prereq"] {
-				for _, d := range t.deps {
-					if d == n || containsNode(t.reqs["prerequired"], d) || containsNode(n.deps, d) {
-						continue
-					}
-					n.deps = append(n.deps, d)
-					changed = true
-				}
-			}
-		}
-	}
-	if cyc := r.findCycle(); cyc != nil {
-		var parts []string
-		for _, c := range cyc {
-			parts = append(parts, fmt.Sprintf("SLS '%s' ID '%s'", c.c.SLS, c.c.ID))
-		}
-		return &Errors{List: []string{at(cyc[0]) + "Recursive requisite found: " + strings.Join(parts, " -> ")}}
-	}
-	return nil
+	return r.order()
 }
 
 // at prefixes a message with the state's file:line:col when known.
@@ -334,65 +307,6 @@ func (r *runner) match(key, val string) []*node {
 		}
 	}
 	return out
-}
-
-// findCycle returns the nodes of one dependency cycle, or nil.
-func (r *runner) findCycle() []*node {
-	state := map[*node]int{}
-	var stack []*node
-	var found []*node
-	var dfs func(n *node) bool
-	dfs = func(n *node) bool {
-		state[n] = 1
-		stack = append(stack, n)
-		for _, d := range n.deps {
-			switch state[d] {
-			case 1:
-				for i, s := range stack {
-					if s == d {
-						found = append(append([]*node{}, stack[i:]...), d)
-						return true
-					}
-				}
-			case 0:
-				if dfs(d) {
-					return true
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		state[n] = 2
-		return false
-	}
-	for _, n := range r.nodes {
-		if state[n] == 0 && dfs(n) {
-			return found
-		}
-	}
-	return nil
-}
-
-// walk runs n after its dependencies, depth first, as Salt's call_chunk.
-func (r *runner) walk(n *node) {
-	if n.visit != 0 || r.stopped {
-		return
-	}
-	n.visit = 1
-	for _, d := range n.deps {
-		r.walk(d)
-		if r.stopped {
-			return
-		}
-	}
-	if r.ctx.Err() != nil {
-		r.stopped = true
-		return
-	}
-	r.execute(n)
-	n.visit = 2
-	if r.failhard(n) {
-		r.stopped = true
-	}
 }
 
 func (r *runner) failhard(n *node) bool {
@@ -505,13 +419,12 @@ func (r *runner) prereqTest(t *node) {
 	if _, ok := r.get(t.tag, true); ok {
 		return
 	}
-	for _, d := range t.deps {
-		if t.reqs["prerequired"] != nil && containsNode(t.reqs["prerequired"], d) {
-			continue
+	if t.test != nil {
+		for _, d := range t.test.deps() {
+			<-d.done
 		}
-		<-d.done
 	}
-	status, _ := r.statusExcept(t, "prerequired")
+	status, _ := r.statusExcept(t, "prerequired", "prereq")
 	res := &result{ran: true}
 	switch status {
 	case "fail":
@@ -541,19 +454,19 @@ func containsNode(l []*node, n *node) bool {
 	return false
 }
 
-func (r *runner) status(n *node) (string, []string) { return r.statusExcept(n, "") }
+func (r *runner) status(n *node) (string, []string) { return r.statusExcept(n) }
 
 // statusExcept is Salt's check_requisite: it folds the outcome of every
 // requisite target into one status (met, fail, change, onfail,
 // onchanges, pre) and names the failed targets.
-func (r *runner) statusExcept(n *node, except string) (string, []string) {
+func (r *runner) statusExcept(n *node, except ...string) (string, []string) {
 	fun := map[string]bool{}
 	var failed []string
 	seenFailed := map[string]bool{}
 	types := append(append([]string{}, reqTypes...), "prerequired")
 	for _, t := range types {
 		targets := n.reqs[t]
-		if len(targets) == 0 || t == except {
+		if len(targets) == 0 || slices.Contains(except, t) {
 			continue
 		}
 		stats := map[string]bool{}
