@@ -94,9 +94,14 @@ func parenBalance(w string) int {
 
 type cparser struct {
 	*parser
-	toks []token
-	pos  int
+	toks  []token
+	pos   int
+	depth int
 }
+
+// maxDepth bounds nesting of parentheses and "not", so a hostile
+// expression cannot exhaust the stack.
+const maxDepth = 256
 
 func (p *parser) parseCompound() (Expr, error) {
 	c := &cparser{parser: p, toks: tokenize(p.src)}
@@ -170,6 +175,10 @@ func (c *cparser) parseAnd() (Expr, error) {
 
 func (c *cparser) parseNot() (Expr, error) {
 	if c.peekOp("not") {
+		if c.depth++; c.depth > maxDepth {
+			return nil, c.errAt(c.toks[c.pos].off, "expression nested too deeply")
+		}
+		defer func() { c.depth-- }()
 		c.pos++
 		x, err := c.parseNot()
 		if err != nil {
@@ -201,6 +210,10 @@ func (c *cparser) parsePrimary() (Expr, error) {
 	}
 	switch t.text {
 	case "(":
+		if c.depth++; c.depth > maxDepth {
+			return nil, c.errAt(t.off, "expression nested too deeply")
+		}
+		defer func() { c.depth-- }()
 		c.pos++
 		if c.peekOp(")") {
 			return nil, c.errAt(c.toks[c.pos].off, "empty parentheses")

@@ -285,6 +285,8 @@ var errorCases = []struct {
 	{Compound, "web* db*", 6, "missing operator before \"db*\""},
 	{Compound, "web* ( db* )", 6, "missing operator before \"(\""},
 	{Compound, "é and ( x", 7, "never closed"},
+	{Compound, strings.Repeat("( ", 300) + "x" + strings.Repeat(" )", 300), 513, "nested too deeply"},
+	{Compound, strings.Repeat("not ", 300) + "x", 1025, "nested too deeply"},
 }
 
 func TestErrors(t *testing.T) {
