@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/fileclient"
@@ -143,6 +144,20 @@ func TestCmdRunBasics(t *testing.T) {
 	}
 }
 
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // liveInGroup lists the processes of process group pgid that are not
 // zombies (a zombie is dead, only waiting for its parent to reap it).
 func liveInGroup(pgid int) []string {
@@ -238,8 +253,8 @@ func TestCmdTimeout(t *testing.T) {
 	}
 	// The whole process group is gone: the shell's sleep child too.
 	pid := res["pid"].(int)
-	if live := liveInGroup(pid); len(live) > 0 {
-		t.Errorf("processes %v of group %d still running after timeout", live, pid)
+	if !waitFor(5*time.Second, func() bool { return len(liveInGroup(pid)) == 0 }) {
+		t.Errorf("processes %v of group %d still running after timeout", liveInGroup(pid), pid)
 	}
 	rec.mu.Lock()
 	last := rec.recs[len(rec.recs)-1]
@@ -265,6 +280,7 @@ func TestCmdRunas(t *testing.T) {
 	}
 	name := fmt.Sprintf("brinet%d", os.Getpid()%100000)
 	home := filepath.Join("/home", name)
+	_ = exec.Command("userdel", "-r", name).Run() // left over from an interrupted run
 	if out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/sh", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd: %v: %s", err, out)
 	}
