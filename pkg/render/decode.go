@@ -275,14 +275,18 @@ func resolvePlain(s string) any {
 	case "", "~", "null", "Null", "NULL":
 		return nil
 	}
-	if b, ok := resolveBool(s); ok {
-		return b
-	}
-	if i, ok := resolveInt(s); ok {
-		return i
-	}
-	if f, ok := resolveFloat(s); ok {
-		return f
+	switch c := s[0]; {
+	case strings.IndexByte("yYnNoOtTfF", c) >= 0:
+		if b, ok := resolveBool(s); ok {
+			return b
+		}
+	case c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.':
+		if i, ok := resolveInt(s); ok {
+			return i
+		}
+		if f, ok := resolveFloat(s); ok {
+			return f
+		}
 	}
 	return s
 }
