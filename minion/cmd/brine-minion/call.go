@@ -45,6 +45,7 @@ type callFlags struct {
 	noColor     bool
 	forceColor  bool
 	positional  []string
+	help        bool
 }
 
 // parseCallFlags accepts flags before and after the function name, as
@@ -81,6 +82,8 @@ func parseCallFlags(args []string) (*callFlags, error) {
 			return args[i], nil
 		}
 		switch name {
+		case "h", "help":
+			f.help = true
 		case "local":
 			f.local = true
 		case "no-color":
@@ -195,6 +198,10 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "brine-minion call: %v\n%s", err, callUsage)
 		return 2
+	}
+	if f.help {
+		fmt.Fprint(stdout, callUsage)
+		return 0
 	}
 	if len(f.positional) == 0 {
 		fmt.Fprintf(stderr, "brine-minion call: no function given\n%s", callUsage)

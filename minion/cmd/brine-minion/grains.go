@@ -18,6 +18,10 @@ func runGrains(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "brine-minion grains: %v\nusage: brine-minion grains [--out json|yaml|nested] [--config FILE] [--id ID]\n", err)
 		return 2
 	}
+	if f.help {
+		fmt.Fprintln(stdout, "usage: brine-minion grains [--out json|yaml|nested] [--config FILE] [--id ID]")
+		return 0
+	}
 	if len(f.positional) > 0 {
 		fmt.Fprintf(stderr, "brine-minion grains: unexpected arguments %v\n", f.positional)
 		return 2
