@@ -328,3 +328,7 @@ func newUserKey(t *testing.T) nkeys.KeyPair {
 	}
 	return kp
 }
+
+func filepathStat(p string) (os.FileInfo, error) { return os.Stat(p) }
+
+func readFile(p string) ([]byte, error) { return os.ReadFile(p) }

@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/keys"
+	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+// hostileBroker models the worst case for invariant 3: the attacker
+// controls the NATS server itself (no authorisation at all) and can
+// publish anything to a minion's job subject. Only the master's signature,
+// the expiry and the replay cache stand between it and the host. It plays
+// the master's key exchange with a key the test holds, so the minion pins
+// that key exactly as it would pin a real master's.
+type hostileBroker struct {
+	t      *testing.T
+	srv    *server.Server
+	nc     *nats.Conn
+	url    string
+	master atomic.Pointer[nkeys.KeyPair]
+
+	mu      sync.Mutex
+	returns map[string]proto.Return // jid -> return
+}
+
+func newHostileBroker(t *testing.T) *hostileBroker {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, AlwaysEnableNonce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("test broker not ready")
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	hb := &hostileBroker{t: t, srv: srv, nc: nc, url: srv.ClientURL(), returns: map[string]proto.Return{}}
+	mk, _ := nkeys.CreateServer()
+	hb.master.Store(&mk)
+	_, _ = nc.Subscribe(proto.KeyRequestPrefix+"*", func(m *nats.Msg) {
+		var req proto.KeyRequest
+		if json.Unmarshal(m.Data, &req) != nil {
+			return
+		}
+		kp := *hb.master.Load()
+		st := proto.KeyStatus{V: proto.Version, ID: req.ID, Nkey: req.Nkey, State: proto.KeyAccepted, MasterKey: keys.Public(kp), IssuedAt: time.Now()}
+		out := nats.NewMsg(proto.KeyStatusSubject(req.Nkey))
+		out.Data, _ = json.Marshal(st)
+		_ = proto.Sign(kp, out.Data, out.Header)
+		_ = nc.PublishMsg(out)
+	})
+	_, _ = nc.Subscribe(proto.RequestPrefix+"*.hello", func(m *nats.Msg) { _ = m.Respond([]byte(`{"v":1}`)) })
+	_, _ = nc.Subscribe(proto.ReturnPrefix+"*.*", func(m *nats.Msg) {
+		var r proto.Return
+		if json.Unmarshal(m.Data, &r) == nil {
+			hb.mu.Lock()
+			hb.returns[r.JID] = r
+			hb.mu.Unlock()
+		}
+	})
+	_ = nc.Flush()
+	return hb
+}
+
+func (hb *hostileBroker) key() nkeys.KeyPair { return *hb.master.Load() }
+
+func (hb *hostileBroker) returned(jid string) bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	_, ok := hb.returns[jid]
+	return ok
+}
+
+// startMinion runs a real minion against the broker with the master's
+// fingerprint configured.
+func (hb *hostileBroker) startMinion(id, dir string) *minionProc {
+	hb.t.Helper()
+	p := start(hb.t, "brine-minion", "--config", "/dev/null", "--id", id, "--master", hb.url, "--data-dir", dir,
+		"--master-finger", keys.Fingerprint(keys.Public(hb.key())), "--log-level", "debug")
+	return &minionProc{proc: p, id: id, dir: dir}
+}
+
+var jidSeq atomic.Int64
+
+func freshJob(id, fun string, args ...any) proto.Job {
+	now := time.Now().UTC()
+	return proto.Job{V: proto.Version, JID: proto.FormatJID(now.Add(time.Duration(jidSeq.Add(1)) * time.Microsecond)), Master: "master", MinionID: id,
+		Target: proto.Target{Expr: id, Type: "glob"}, Fun: fun, Args: args, User: "root", IssuedAt: now, NotAfter: now.Add(time.Minute)}
+}
+
+// signed builds the message as the master would; signer may be any key.
+func signed(t *testing.T, signer nkeys.KeyPair, job proto.Job) *nats.Msg {
+	t.Helper()
+	m := nats.NewMsg(proto.JobSubject(job.MinionID))
+	m.Data, _ = json.Marshal(job)
+	if err := proto.Sign(signer, m.Data, m.Header); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (hb *hostileBroker) send(m *nats.Msg) {
+	hb.t.Helper()
+	if err := hb.nc.PublishMsg(m); err != nil {
+		hb.t.Fatal(err)
+	}
+	_ = hb.nc.Flush()
+}
+
+// sendValid sends a correctly signed job and waits for its return, which
+// also proves every message sent before it has been judged.
+func (hb *hostileBroker) sendValid(id string) {
+	hb.t.Helper()
+	job := freshJob(id, "test.ping")
+	hb.send(signed(hb.t, hb.key(), job))
+	waitFor(hb.t, 10*time.Second, "return of a valid job", func() bool { return hb.returned(job.JID) })
+}
+
+func (hb *hostileBroker) readyMinion(id string) *minionProc {
+	hb.t.Helper()
+	mp := hb.startMinion(id, filepath.Join(hb.t.TempDir(), id))
+	waitFor(hb.t, 20*time.Second, id+" receiving jobs", func() bool { return mp.out.Count("receiving jobs") > 0 })
+	return mp
+}
+
+// Invariant 3: a job signed by any key but the pinned master key never runs.
+func TestForgedJobRefused(t *testing.T) {
+	hb := newHostileBroker(t)
+	mp := hb.readyMinion("victim")
+	marker := filepath.Join(t.TempDir(), "pwned")
+	forger, _ := nkeys.CreateServer()
+
+	// Signed by a random key that names itself.
+	own := freshJob("victim", "cmd.run", "touch "+marker)
+	hb.send(signed(t, forger, own))
+	// Signed by a random key while claiming to be the master.
+	claim := freshJob("victim", "cmd.run", "touch "+marker)
+	m := signed(t, forger, claim)
+	m.Header.Set(proto.HeaderKid, keys.Public(hb.key()))
+	hb.send(m)
+	// The master's real signature over different bytes.
+	good := freshJob("victim", "test.ping")
+	swapped := signed(t, hb.key(), good)
+	tampered := claim
+	tampered.JID = good.JID
+	swapped.Data, _ = json.Marshal(tampered)
+	hb.send(swapped)
+	// No signature at all.
+	bare := nats.NewMsg(proto.JobSubject("victim"))
+	bare.Data, _ = json.Marshal(freshJob("victim", "cmd.run", "touch "+marker))
+	hb.send(bare)
+
+	hb.sendValid("victim")
+	waitFor(t, 5*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job signature"`) == 4 })
+	for _, jid := range []string{own.JID, claim.JID, good.JID} {
+		if hb.returned(jid) {
+			t.Fatalf("forged job %s returned", jid)
+		}
+	}
+	if _, err := filepathStat(marker); err == nil {
+		t.Fatal("forged command ran")
+	}
+}
+
+// Invariant 3: an expired job, a job from the future, one for another
+// minion and one living longer than allowed never run.
+func TestExpiredJobRefused(t *testing.T) {
+	hb := newHostileBroker(t)
+	mp := hb.readyMinion("web1")
+	now := time.Now().UTC()
+	expired := freshJob("web1", "test.ping")
+	expired.IssuedAt, expired.NotAfter = now.Add(-2*time.Minute), now.Add(-time.Minute)
+	future := freshJob("web1", "test.ping")
+	future.IssuedAt, future.NotAfter = now.Add(time.Hour), now.Add(time.Hour+time.Minute)
+	other := freshJob("web2", "test.ping")
+	other.Target = proto.Target{Expr: "*", Type: "glob"}
+	long := freshJob("web1", "test.ping")
+	long.NotAfter = now.Add(30 * 24 * time.Hour)
+	for _, j := range []proto.Job{expired, future, long} {
+		hb.send(signed(t, hb.key(), j))
+	}
+	// Addressed to web2 but published on web1's subject.
+	m := signed(t, hb.key(), other)
+	m.Subject = proto.JobSubject("web1")
+	hb.send(m)
+	hb.sendValid("web1")
+	waitFor(t, 5*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job check"`) == 4 })
+	for _, j := range []proto.Job{expired, future, other, long} {
+		if hb.returned(j.JID) {
+			t.Fatalf("job %s returned", j.JID)
+		}
+	}
+	for _, want := range []string{"job expired", "job issued in the future", "minion is not in the job's target", "job lifetime too long"} {
+		if !strings.Contains(mp.out.String(), want) {
+			t.Errorf("no refusal mentioning %q", want)
+		}
+	}
+}
+
+// Invariant 3: a job is run at most once, even when it is replayed after
+// the minion restarted.
+func TestReplayedJobAfterRestartRefused(t *testing.T) {
+	hb := newHostileBroker(t)
+	dir := filepath.Join(t.TempDir(), "web1")
+	mp := hb.startMinion("web1", dir)
+	waitFor(t, 20*time.Second, "receiving jobs", func() bool { return mp.out.Count("receiving jobs") > 0 })
+	marker := filepath.Join(t.TempDir(), "count")
+	job := freshJob("web1", "cmd.run", "echo x >> "+marker)
+	msg := signed(t, hb.key(), job)
+	hb.send(msg)
+	waitFor(t, 10*time.Second, "first run", func() bool { return hb.returned(job.JID) })
+	// Same bytes again while running: refused.
+	again := nats.NewMsg(msg.Subject)
+	again.Data, again.Header = msg.Data, msg.Header
+	hb.send(again)
+	hb.sendValid("web1")
+	waitFor(t, 5*time.Second, "replay refused", func() bool { return mp.out.Count(`check="job replay"`) == 1 })
+
+	mp.stop(syscall.SIGTERM)
+	mp2 := hb.startMinion("web1", dir)
+	waitFor(t, 20*time.Second, "receiving jobs after restart", func() bool { return mp2.out.Count("receiving jobs") > 0 })
+	hb.mu.Lock()
+	delete(hb.returns, job.JID)
+	hb.mu.Unlock()
+	hb.send(again)
+	hb.sendValid("web1")
+	waitFor(t, 5*time.Second, "replay after restart refused", func() bool { return mp2.out.Count(`check="job replay"`) == 1 })
+	if hb.returned(job.JID) {
+		t.Fatal("replayed job returned after restart")
+	}
+	b, err := readFile(marker)
+	if err != nil || strings.Count(string(b), "x") != 1 {
+		t.Fatalf("command ran %d times (%v)", strings.Count(string(b), "x"), err)
+	}
+}
+
+// Invariant 3: once pinned, a different master key is refused loudly.
+func TestChangedMasterKeyRefused(t *testing.T) {
+	hb := newHostileBroker(t)
+	dir := filepath.Join(t.TempDir(), "web1")
+	mp := hb.startMinion("web1", dir)
+	waitFor(t, 20*time.Second, "receiving jobs", func() bool { return mp.out.Count("receiving jobs") > 0 })
+	mp.stop(syscall.SIGTERM)
+	impostor, _ := nkeys.CreateServer()
+	hb.master.Store(&impostor)
+	// Started without --master-finger: only the pin in the data dir guards it.
+	p := start(t, "brine-minion", "--config", "/dev/null", "--id", "web1", "--master", hb.url, "--data-dir", dir, "--log-level", "debug")
+	waitFor(t, 20*time.Second, "loud refusal", func() bool { return strings.Contains(p.out.String(), "MASTER KEY CHANGED") })
+	// It does not even listen for jobs: no subscription on its job subject.
+	cz, err := hb.srv.Connz(&server.ConnzOptions{Subscriptions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		for _, sub := range c.Subs {
+			if sub == proto.JobSubject("web1") {
+				t.Fatalf("minion subscribed to jobs under an impostor master (conn %s)", c.Name)
+			}
+		}
+	}
+	if strings.Contains(p.out.String(), "receiving jobs") || !p.running() {
+		t.Fatalf("minion accepted the impostor or exited:\n%s", p.out.String())
+	}
+}
