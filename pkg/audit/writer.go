@@ -136,6 +136,7 @@ func (l *Log) commit(rs []*request) {
 		return
 	}
 	l.syncs.Add(1)
+	l.appended.Add(uint64(len(rs)))
 	first := w.seq + 1
 	w.seq, w.prev = seq, prev
 	l.publish(first)
