@@ -352,7 +352,7 @@ func localContext(ctx context.Context, cfg *config.Minion, log *slog.Logger) (*e
 		Pillar:   map[string]any{},
 		Opts:     cfg.Opts(),
 		Log:      log,
-		Files:    fileclient.NewLocal(cfg.FileRoots[saltenv]...),
+		Files:    &fileclient.Local{Roots: cfg.FileRoots[saltenv], Envs: cfg.FileRoots},
 		Registry: reg,
 		Saltenv:  saltenv,
 	}
