@@ -95,6 +95,21 @@ func userPresent(r *Request) Result {
 	if r.Exec == nil {
 		return out.failed("user.present: no execution context")
 	}
+	if password != "" && a.boolean("hash_password", false) {
+		// Hash with the current hash's salt so an unchanged password
+		// gives the same hash and the state stays idempotent.
+		kw := map[string]any{}
+		if sh, err := callMap(r, "shadow.info", name); err == nil {
+			if cur, _ := sh["passwd"].(string); strings.HasPrefix(cur, "$6$") {
+				kw["crypt_salt"] = cur
+			}
+		}
+		h, err := r.Exec.Call("shadow.gen_password", []any{password}, kw)
+		if err != nil {
+			return out.failed(err.Error())
+		}
+		password, _ = h.(string)
+	}
 	var missing []string
 	for _, g := range groups {
 		info, err := callMap(r, "group.info", g)

@@ -83,6 +83,16 @@ func TestUserPresentAbsent(t *testing.T) {
 	bad["uid"] = 12345
 	expect(t, "uid change refused", e.run(userPresent, name, false, bad), no, "not permitted, set allow_uid_change", 0)
 
+	plain := args()
+	plain["password"] = "s3cret"
+	plain["hash_password"] = true
+	expect(t, "hash_password", e.run(userPresent, name, false, plain), yes, "Updated user", -1)
+	expect(t, "hash_password again", e.run(userPresent, name, false, plain), yes, "up to date", 0)
+	shadow, _ = os.ReadFile("/etc/shadow")
+	if !strings.Contains(string(shadow), name+":$6$") {
+		t.Fatal("password not hashed with SHA-512 crypt")
+	}
+
 	expect(t, "bad uid", e.run(userPresent, name, false, map[string]any{"uid": "abc"}), no, `user.present: argument "uid"`, 0)
 	expect(t, "bad createhome", e.run(userPresent, name, false, map[string]any{"createhome": "maybe"}), no, `user.present: argument "createhome"`, 0)
 
@@ -93,7 +103,7 @@ func TestUserPresentAbsent(t *testing.T) {
 		t.Fatalf("changes %v", r.Changes)
 	}
 	expect(t, "absent again", e.run(userAbsent, name, false, nil), yes, "User "+name+" is not present", 0)
-	if n := strings.Count(strings.Join(e.audit.acts, " "), "user.changed"); n != 3 {
+	if n := strings.Count(strings.Join(e.audit.acts, " "), "user.changed"); n != 4 {
 		t.Fatalf("audit %v", e.audit.acts)
 	}
 }

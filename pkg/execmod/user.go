@@ -2,6 +2,8 @@ package execmod
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +30,7 @@ func registerUser(r *Registry) {
 	r.Register("user.getent", "Return the information of every user.\nCLI Example: brine-master run '*' user.getent", userGetent)
 	r.Register("user.list_users", "Return the sorted user names.\nCLI Example: brine-master run '*' user.list_users", userListUsers)
 	r.Register("shadow.info", "Return a user's shadow entry: name, passwd (hash), lstchg, min, max, warn, inact, expire.\nCLI Example: brine-master run '*' shadow.info root", shadowInfo)
+	r.Register("shadow.gen_password", "Hash a password as /etc/shadow stores it (SHA-512 crypt); crypt_salt may be a salt or an existing $6$ hash.\nCLI Example: brine-master run '*' shadow.gen_password 'I_am_password'", shadowGenPassword)
 	r.Register("shadow.set_password", "Set a user's password hash (as found in /etc/shadow).\nCLI Example: brine-master run '*' shadow.set_password root '$1$UYCIxa628.9qXjpQCjM4a..'", shadowSetPassword)
 }
 
@@ -636,4 +639,155 @@ func shadowSetPassword(c *Context, args []any, kwargs map[string]any) (any, erro
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	return m["passwd"] == pw, nil
+}
+
+// sha512Crypt is glibc's SHA-512 crypt ("$6$"), the hash Salt's
+// shadow.gen_password produces by default, so hash_password works
+// without a cgo crypt(3).
+func sha512Crypt(key, salt string, rounds int) string {
+	if len(salt) > 16 {
+		salt = salt[:16]
+	}
+	k, s := []byte(key), []byte(salt)
+	sum := func(parts ...[]byte) []byte {
+		h := sha512.New()
+		for _, p := range parts {
+			h.Write(p)
+		}
+		return h.Sum(nil)
+	}
+	b := sum(k, s, k)
+	h := sha512.New()
+	h.Write(k)
+	h.Write(s)
+	n := len(k)
+	for ; n > 64; n -= 64 {
+		h.Write(b)
+	}
+	h.Write(b[:n])
+	for n = len(k); n > 0; n >>= 1 {
+		if n&1 != 0 {
+			h.Write(b)
+		} else {
+			h.Write(k)
+		}
+	}
+	a := h.Sum(nil)
+	h = sha512.New()
+	for i := 0; i < len(k); i++ {
+		h.Write(k)
+	}
+	dp := h.Sum(nil)
+	p := make([]byte, 0, len(k))
+	for len(p) < len(k) {
+		p = append(p, dp[:min(64, len(k)-len(p))]...)
+	}
+	h = sha512.New()
+	for i := 0; i < 16+int(a[0]); i++ {
+		h.Write(s)
+	}
+	ds := h.Sum(nil)
+	sb := make([]byte, 0, len(s))
+	for len(sb) < len(s) {
+		sb = append(sb, ds[:min(64, len(s)-len(sb))]...)
+	}
+	for i := 0; i < rounds; i++ {
+		h = sha512.New()
+		if i&1 != 0 {
+			h.Write(p)
+		} else {
+			h.Write(a)
+		}
+		if i%3 != 0 {
+			h.Write(sb)
+		}
+		if i%7 != 0 {
+			h.Write(p)
+		}
+		if i&1 != 0 {
+			h.Write(a)
+		} else {
+			h.Write(p)
+		}
+		a = h.Sum(nil)
+	}
+	const itoa64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var out strings.Builder
+	out.WriteString("$6$")
+	if rounds != 5000 {
+		fmt.Fprintf(&out, "rounds=%d$", rounds)
+	}
+	out.WriteString(salt + "$")
+	enc := func(b2, b1, b0 byte, n int) {
+		w := uint(b2)<<16 | uint(b1)<<8 | uint(b0)
+		for ; n > 0; n-- {
+			out.WriteByte(itoa64[w&0x3f])
+			w >>= 6
+		}
+	}
+	order := [][3]int{{0, 21, 42}, {22, 43, 1}, {44, 2, 23}, {3, 24, 45}, {25, 46, 4}, {47, 5, 26},
+		{6, 27, 48}, {28, 49, 7}, {50, 8, 29}, {9, 30, 51}, {31, 52, 10}, {53, 11, 32}, {12, 33, 54},
+		{34, 55, 13}, {56, 14, 35}, {15, 36, 57}, {37, 58, 16}, {59, 17, 38}, {18, 39, 60},
+		{40, 61, 19}, {62, 20, 41}}
+	for _, o := range order {
+		enc(a[o[0]], a[o[1]], a[o[2]], 4)
+	}
+	enc(0, 0, a[63], 2)
+	return out.String()
+}
+
+// cryptSalt extracts the salt (and rounds) of a "$6$" hash so a plain
+// password can be re-hashed for comparison.
+func cryptSalt(hash string) (string, int, bool) {
+	if !strings.HasPrefix(hash, "$6$") {
+		return "", 0, false
+	}
+	rest := hash[3:]
+	rounds := 5000
+	if strings.HasPrefix(rest, "rounds=") {
+		spec, after, ok := strings.Cut(rest[len("rounds="):], "$")
+		n, err := strconv.Atoi(spec)
+		if !ok || err != nil {
+			return "", 0, false
+		}
+		rounds, rest = min(max(n, 1000), 999999999), after
+	}
+	salt, _, ok := strings.Cut(rest, "$")
+	return salt, rounds, ok
+}
+
+func shadowGenPassword(c *Context, args []any, kwargs map[string]any) (any, error) {
+	const fn = "shadow.gen_password"
+	kw, err := Bind(fn, args, kwargs, "password", "crypt_salt", "algorithm")
+	if err != nil {
+		return nil, err
+	}
+	if err := Require(fn, kw, "password"); err != nil {
+		return nil, err
+	}
+	pw, err1 := Str(kw, "password", "")
+	salt, err2 := Str(kw, "crypt_salt", "")
+	algo, err3 := Str(kw, "algorithm", "sha512")
+	if e := firstErr(err1, err2, err3); e != nil {
+		return nil, fmt.Errorf("%s: %w", fn, e)
+	}
+	if algo != "sha512" {
+		return nil, fmt.Errorf("%s: algorithm %q is not supported (sha512 only)", fn, algo)
+	}
+	rounds := 5000
+	if s, r, ok := cryptSalt(salt); ok {
+		salt, rounds = s, r
+	}
+	if salt == "" {
+		const chars = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		for i := range b {
+			b[i] = chars[int(b[i])%len(chars)]
+		}
+		salt = string(b)
+	}
+	return sha512Crypt(pw, salt, rounds), nil
 }

@@ -134,3 +134,34 @@ func TestGroupModule(t *testing.T) {
 		t.Fatalf("group still there: %v", info)
 	}
 }
+
+// TestSHA512Crypt checks against hashes made by `openssl passwd -6`.
+func TestSHA512Crypt(t *testing.T) {
+	cases := []struct{ pw, salt, want string }{
+		{"hello", "saltsalt", "$6$saltsalt$YTeBOLnmm3CoeJTzBuijUEtOEWCqrw/nQ8/AeMmON4LGp3k0ZiMjC1OdqzWFUAfDQBvYkOch9BWtQTBcZ1E/p0"},
+		{"a-much-longer-password-that-exceeds-sixty-four-bytes-in-length-for-sure-yes", "abcdefghijklmnop",
+			"$6$abcdefghijklmnop$94IcyV5YioClKRxxTIpGFCzKHEL1vY48n1OQtMHKa9cKA5MWZ./do3qhnUaMblNf5SfgLyDa0u7Gqv4SYzz.D1"},
+		{"x", "s", "$6$s$SBlV1TrR7m/.1RRLMAAvh/x6acOyBKfXVqXOixcaFNbUhqE84RFnq6y5mvfWTW8EA6yIr1RuWU8IRsKA/9jfE."},
+	}
+	if got := sha512Crypt("secret", "roundsalt", 10000); got != "$6$rounds=10000$roundsalt$FF8gTAPk6fDkzddgXk3ExQY6VseKRuyJ8JlMjEybiRw9QL9Gu2AWV/IurQRsdk76m.WslkHULDeqF37ILdYlb/" {
+		t.Errorf("rounds=10000: %s", got)
+	}
+	c := acctCtx()
+	for _, tc := range cases {
+		if got := sha512Crypt(tc.pw, tc.salt, 5000); got != tc.want {
+			t.Errorf("sha512Crypt(%q, %q) = %s, want %s", tc.pw, tc.salt, got, tc.want)
+		}
+		// Re-hashing with the existing hash as crypt_salt reproduces it.
+		got, err := c.Call("shadow.gen_password", []any{tc.pw}, map[string]any{"crypt_salt": tc.want})
+		if err != nil || got != tc.want {
+			t.Errorf("gen_password with existing hash: %v %v", got, err)
+		}
+	}
+	h, err := c.Call("shadow.gen_password", []any{"pw"}, nil)
+	if err != nil || len(h.(string)) != 3+16+1+86 {
+		t.Fatalf("random salt hash %v %v", h, err)
+	}
+	if _, err := c.Call("shadow.gen_password", []any{"pw"}, map[string]any{"algorithm": "md5"}); err == nil {
+		t.Fatal("unsupported algorithm must fail")
+	}
+}
