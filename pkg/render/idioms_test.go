@@ -41,3 +41,17 @@ func TestFormulaIdioms(t *testing.T) {
 		}
 	}
 }
+
+func TestReprInsideYAML(t *testing.T) {
+	ec := tree(t, nil)
+	ec.Pillar["v"] = map[string]any{"q": "it's", "list": []any{"a", true, nil, 1.5}}
+	node, err := SLS(ec, "r", "r.sls", []byte("a: {{ pillar.v }}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqual(t, got, map[string]any{"a": map[string]any{"q": "it's", "list": []any{"a", true, "None", 1.5}}})
+}

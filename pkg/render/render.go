@@ -10,7 +10,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/nikolalohinski/gonja/v2/exec"
 	"gopkg.in/yaml.v3"
 
 	"github.com/brine-cm/brine/pkg/execmod"
@@ -177,10 +176,4 @@ func pipeline(name, src string) ([]string, error) {
 		return nil, &Error{File: name, Line: 1, Col: 1, Text: first, Err: errors.New("empty renderer pipeline")}
 	}
 	return out, nil
-}
-
-// lookupVar is used by tags that need a context value by name.
-func lookupVar(ctx *exec.Context, name string) any {
-	v, _ := ctx.Get(name)
-	return v
 }

@@ -85,7 +85,13 @@ func pyRepr(v any) string {
 	case nil:
 		return "None"
 	case string:
-		return "'" + strings.ReplaceAll(strings.ReplaceAll(t, "\\", "\\\\"), "'", "\\'") + "'"
+		// Python picks double quotes when that avoids escaping.
+		esc := strings.ReplaceAll(t, "\\", "\\\\")
+		esc = strings.NewReplacer("\n", "\\n", "\r", "\\r", "\t", "\\t").Replace(esc)
+		if strings.Contains(t, "'") && !strings.Contains(t, "\"") {
+			return "\"" + esc + "\""
+		}
+		return "'" + strings.ReplaceAll(esc, "'", "\\'") + "'"
 	case *exec.Value:
 		if t == nil {
 			return "None"
