@@ -83,11 +83,15 @@ func (b *builder) read(sls string) (name string, src []byte, isInit bool, err er
 	}
 	base := strings.ReplaceAll(sls, ".", "/")
 	ctx := b.ec.Context()
-	src, err1 := b.ec.Files.Read(ctx, "salt://"+base+".sls")
+	query := ""
+	if b.env != "base" {
+		query = "?saltenv=" + b.env
+	}
+	src, err1 := b.ec.Files.Read(ctx, "salt://"+base+".sls"+query)
 	if err1 == nil {
 		return base + ".sls", src, false, nil
 	}
-	src, err2 := b.ec.Files.Read(ctx, "salt://"+base+"/init.sls")
+	src, err2 := b.ec.Files.Read(ctx, "salt://"+base+"/init.sls"+query)
 	if err2 == nil {
 		return base + "/init.sls", src, true, nil
 	}
