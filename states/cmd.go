@@ -18,7 +18,7 @@ func Cmd() *Module {
 	runArgs := []string{"cwd", "root", "runas", "shell", "env", "prepend_path", "stateful",
 		"umask", "output_loglevel", "hide_output", "timeout", "ignore_timeout", "use_vt",
 		"success_retcodes", "success_stdout", "success_stderr", "creates", "password",
-		"python_shell", "clean_env", "reset_system_locale", "output_encoding"}
+		"python_shell", "clean_env", "reset_system_locale", "output_encoding", "stdin", "group"}
 	scriptArgs := append([]string{"source", "args", "template", "defaults", "context", "saltenv"}, runArgs...)
 	return &Module{
 		Name: "cmd",
@@ -50,7 +50,7 @@ func cmdKwargs(a *modArgs) (map[string]any, string) {
 			return nil, "Invalidly-formatted 'env' parameter. See documentation."
 		}
 	}
-	for _, k := range []string{"cwd", "runas", "shell", "output_loglevel", "prepend_path", "umask", "password", "output_encoding"} {
+	for _, k := range []string{"cwd", "runas", "group", "shell", "stdin", "output_loglevel", "prepend_path", "umask", "password", "output_encoding"} {
 		if a.has(k) {
 			kw[k] = a.str(k, "")
 		}

@@ -50,18 +50,22 @@ func File() *Module {
 				"contents_delimiter", "allow_empty", "template", "context", "defaults", "mode",
 				"backup", "show_changes", "replace", "create", "tmp_dir", "encoding", "attrs",
 				"keep_source", "check_cmd", "win_owner", "win_perms", "win_deny_perms",
-				"win_inheritance", "win_perms_reset", "selinux", "use", "saltenv"}, common...),
+				"win_inheritance", "win_perms_reset", "selinux", "saltenv", "tmp_ext",
+				"encoding_errors", "verify_ssl", "use_etag", "source_hash_sig", "signed_by_any",
+				"signed_by_all", "keyring", "gnupghome", "ignore_ordering", "ignore_whitespace",
+				"ignore_comment_characters", "new_file_diff"}, common...),
 			"directory": append([]string{"file_mode", "recurse", "clean", "exclude_pat",
 				"max_depth", "allow_symlink", "force", "backupname", "children_only",
 				"require_in", "watch_in"}, common...),
 			"absent": nil,
 			"symlink": append([]string{"target", "force", "backupname", "mode",
-				"allow_missing", "win_owner"}, common...),
+				"allow_missing", "win_owner", "win_perms", "win_deny_perms", "win_inheritance",
+				"atomic", "disallow_copy_and_unlink", "inherit_user_and_group"}, common...),
 			"append": {"text", "makedirs", "source", "source_hash", "template", "sources",
 				"source_hashes", "defaults", "context", "ignore_whitespace"},
 			"replace": {"pattern", "repl", "count", "flags", "bufsize", "append_if_not_found",
 				"prepend_if_not_found", "not_found_content", "backup", "show_changes",
-				"ignore_if_missing", "backslash_literal"},
+				"ignore_if_missing", "backslash_literal", "search_only"},
 			"line": {"content", "match", "mode", "location", "before", "after",
 				"show_changes", "backup", "quiet", "indent", "create", "user", "group",
 				"file_mode"},
@@ -797,6 +801,9 @@ func fileManaged(r *Request) Result {
 		switch {
 		case !have:
 			out.changes["new"] = fmt.Sprintf("file %s created", name)
+		case !exists && a.boolean("new_file_diff", false):
+			d = fileDiff(nil, want, show)
+			out.changes["diff"] = d
 		case !exists:
 			d = "New file"
 			out.changes["diff"] = d

@@ -313,6 +313,13 @@ func fileReplace(r *Request) Result {
 			}
 		}
 	}
+	if a.boolean("search_only", false) {
+		// search_only reports whether the pattern matched and edits nothing.
+		if n > 0 {
+			return out.ok("Pattern found")
+		}
+		return out.failed("Pattern not found")
+	}
 	if next == text {
 		return out.ok("No changes needed to be made")
 	}
