@@ -58,6 +58,14 @@ type Config struct {
 	ReconnectMax time.Duration
 	// Workers bounds concurrent jobs (default 8).
 	Workers int
+	// Ephemeral keeps the key (Key, or a new one), the master pin and the
+	// replay cache in memory only, with no data dir. It exists so one
+	// process can simulate thousands of minions for load measurements;
+	// the daemon never sets it, since a restart would forget the pin and
+	// the jids already run.
+	Ephemeral bool
+	// Key is the nkey an Ephemeral minion uses (nil: a new one).
+	Key nkeys.KeyPair
 }
 
 // Pin is what the minion trusts about its master, kept in DataDir.
@@ -98,7 +106,7 @@ func New(cfg Config, log *slog.Logger) (*Minion, error) {
 	if len(cfg.Masters) == 0 {
 		return nil, errors.New("minion: no master url")
 	}
-	if cfg.DataDir == "" {
+	if cfg.DataDir == "" && !cfg.Ephemeral {
 		return nil, errors.New("minion: no data dir")
 	}
 	if cfg.Registry == nil {
@@ -128,23 +136,9 @@ func (m *Minion) pinFile() string { return filepath.Join(m.cfg.DataDir, "master.
 // pending or rejected key; it returns an error only for local failures
 // (unreadable key, pin mismatch with the configured fingerprint).
 func (m *Minion) Run(ctx context.Context) error {
-	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("minion: data dir: %w", err)
-	}
-	kp, created, err := keys.LoadOrCreate(m.KeyFile(), keys.User)
+	kp, err := m.openState()
 	if err != nil {
-		return fmt.Errorf("minion: %w", err)
-	}
-	m.kp = kp
-	if created {
-		m.log.Info("created minion key", "finger", keys.Fingerprint(keys.Public(kp)))
-	}
-	if err := m.loadPin(); err != nil {
 		return err
-	}
-	m.replay, err = openReplay(filepath.Join(m.cfg.DataDir, "jids"), 100000, time.Now())
-	if err != nil {
-		return fmt.Errorf("minion: %w", err)
 	}
 	defer m.replay.Close()
 
@@ -203,6 +197,42 @@ func (m *Minion) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// openState loads or creates the key, the pin and the replay cache (in
+// memory only when Ephemeral).
+func (m *Minion) openState() (nkeys.KeyPair, error) {
+	if m.cfg.Ephemeral {
+		kp := m.cfg.Key
+		if kp == nil {
+			var err error
+			if kp, err = nkeys.CreateUser(); err != nil {
+				return nil, fmt.Errorf("minion: key: %w", err)
+			}
+		}
+		m.kp = kp
+		m.replay = memReplay(100000)
+		return kp, nil
+	}
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("minion: data dir: %w", err)
+	}
+	kp, created, err := keys.LoadOrCreate(m.KeyFile(), keys.User)
+	if err != nil {
+		return nil, fmt.Errorf("minion: %w", err)
+	}
+	m.kp = kp
+	if created {
+		m.log.Info("created minion key", "finger", keys.Fingerprint(keys.Public(kp)))
+	}
+	if err := m.loadPin(); err != nil {
+		return nil, err
+	}
+	m.replay, err = openReplay(filepath.Join(m.cfg.DataDir, "jids"), 100000, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("minion: %w", err)
+	}
+	return kp, nil
 }
 
 func (m *Minion) loadPin() error {
@@ -326,9 +356,11 @@ func (m *Minion) pinMaster(st *proto.KeyStatus) error {
 	if m.cfg.MasterCA != "" {
 		p.TLSFinger = ""
 	}
-	b, _ := json.MarshalIndent(p, "", "  ")
-	if err := keys.WriteFileAtomic(m.pinFile(), append(b, '\n'), 0o600); err != nil {
-		return err
+	if !m.cfg.Ephemeral {
+		b, _ := json.MarshalIndent(p, "", "  ")
+		if err := keys.WriteFileAtomic(m.pinFile(), append(b, '\n'), 0o600); err != nil {
+			return err
+		}
 	}
 	v, err := keys.Verifier(p.MasterKey)
 	if err != nil {

@@ -62,8 +62,16 @@ func openReplay(path string, max int, now time.Time) (*replayCache, error) {
 	return c, nil
 }
 
+// memReplay is a replay cache with no file, for Ephemeral minions.
+func memReplay(max int) *replayCache {
+	return &replayCache{max: max, seen: map[string]time.Time{}}
+}
+
 // rewrite compacts the file to the live entries.
 func (c *replayCache) rewrite() error {
+	if c.path == "" {
+		return nil
+	}
 	ids := make([]string, 0, len(c.seen))
 	for j := range c.seen {
 		ids = append(ids, j)
@@ -110,11 +118,13 @@ func (c *replayCache) Add(jid string, notAfter, now time.Time) error {
 			return err
 		}
 	}
-	if _, err := fmt.Fprintf(c.f, "%s %d\n", jid, notAfter.Unix()+1); err != nil {
-		return fmt.Errorf("replay cache: %w", err)
-	}
-	if err := c.f.Sync(); err != nil {
-		return fmt.Errorf("replay cache: %w", err)
+	if c.path != "" {
+		if _, err := fmt.Fprintf(c.f, "%s %d\n", jid, notAfter.Unix()+1); err != nil {
+			return fmt.Errorf("replay cache: %w", err)
+		}
+		if err := c.f.Sync(); err != nil {
+			return fmt.Errorf("replay cache: %w", err)
+		}
 	}
 	c.seen[jid] = notAfter
 	c.written++
