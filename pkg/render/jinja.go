@@ -264,7 +264,7 @@ func (st *renderState) execute(name string, src []byte, tpl *exec.Template, ctx 
 func (st *renderState) renderFile(name string, ctx *exec.Context) (string, error) {
 	src, err := st.readFile(name)
 	if err != nil {
-		return "", st.fail(err, "")
+		return "", st.fail(err, path.Base(name))
 	}
 	var out strings.Builder
 	if err := st.renderInto(name, src, ctx, &out); err != nil {

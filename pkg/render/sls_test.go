@@ -351,3 +351,12 @@ func TestDecodeErrorsCarryFile(t *testing.T) {
 		t.Errorf("failing condition: got %v", err)
 	}
 }
+
+func TestMissingFilePosition(t *testing.T) {
+	ec := tree(t, nil)
+	_, err := SLS(ec, "m", "app/init.sls", []byte("a: 1\n{% import_yaml './nope.yaml' as x %}\n"))
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Line != 2 || pe.Col != 19 || !strings.Contains(pe.Error(), `read "app/nope.yaml"`) {
+		t.Fatalf("got %v", err)
+	}
+}

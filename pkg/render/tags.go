@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -243,7 +244,7 @@ func (s *includeStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) 
 		if s.ignoreMissing {
 			return nil
 		}
-		return st.fail(err, "")
+		return st.fail(err, path.Base(name))
 	}
 	ctx := r.Environment.Context.Inherit()
 	if s.without {
