@@ -318,6 +318,21 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		}
 	})
 
+	t.Run("installed with a version pin", func(t *testing.T) {
+		res := e.state("installed", name, map[string]any{"version": cand}, true)
+		wantResult(t, "pinned test=True", res, nil, "The following packages would be installed/updated: "+name)
+		wantChanges(t, "pinned test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		res = e.state("installed", name, map[string]any{"version": cand}, false)
+		wantResult(t, "pinned", res, bptr(true), "The following packages were installed/updated: "+name+"="+cand)
+		if v, _ := dpkgStatus(t, name); v != cand {
+			t.Fatalf("after the pinned install dpkg says %q", v)
+		}
+		res = e.state("removed", name, map[string]any{"version": "0.0.1-brine"}, false)
+		wantResult(t, "removed other version", res, bptr(true), "All specified packages (matching specified versions) are already absent")
+		res = e.state("removed", name, map[string]any{"version": cand}, false)
+		wantResult(t, "removed pinned", res, bptr(true), "All targeted packages were removed.")
+	})
+
 	t.Run("unknown package", func(t *testing.T) {
 		res := e.state("installed", "x", map[string]any{"pkgs": []any{name, "brine-no-such-package"}}, false)
 		wantResult(t, "installed unknown", res, bptr(false),
