@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ func serve(args []string, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "data directory (default /var/lib/brine/master)")
 	listen := fs.String("listen", "", "listen address HOST:PORT (default 0.0.0.0:4222)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve the Go profiler on this loopback HOST:PORT (or BRINE_PPROF)")
 	var fileRoots, pillarRoots multiFlag
 	fs.Var(&fileRoots, "file-root", "state tree root (repeatable)")
 	fs.Var(&pillarRoots, "pillar-root", "pillar tree root (repeatable)")
@@ -71,6 +73,16 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	raiseNoFile(log)
+	if *pprofAddr == "" {
+		*pprofAddr = os.Getenv("BRINE_PPROF")
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			fmt.Fprintln(stderr, "brine-master:", err)
+			return 2
+		}
+	}
 	m, err := master.New(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "brine-master:", err)
