@@ -445,15 +445,6 @@ func (r *runner) prereqTest(t *node) {
 	r.mu.Unlock()
 }
 
-func containsNode(l []*node, n *node) bool {
-	for _, e := range l {
-		if e == n {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *runner) status(n *node) (string, []string) { return r.statusExcept(n) }
 
 // statusExcept is Salt's check_requisite: it folds the outcome of every
