@@ -57,6 +57,8 @@ func ContextRunner(c *Context) backend.Runner {
 // cmdRunAll runs backend commands through cmd.run_all.
 type cmdRunAll struct{ c *Context }
 
+// Run hands the argv (no shell) and environment to cmd.run_all, which
+// runs under the job's own context, and reads back its retcode and output.
 func (r cmdRunAll) Run(_ context.Context, cmd backend.Cmd) (backend.Result, error) {
 	argv := make([]any, len(cmd.Argv))
 	for i, a := range cmd.Argv {

@@ -253,3 +253,13 @@ func FuzzCompareDebian(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseAptPolicy(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "apt-cache-policy.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		ParseAptPolicy(string(data))
+	}
+}
