@@ -125,3 +125,26 @@ func TestCronKeepsForeignLines(t *testing.T) {
 		t.Fatalf("list_tab %v", tab)
 	}
 }
+
+func TestCronCommentedAndRandom(t *testing.T) {
+	u := cronUser(t)
+	e := cmdTestEnv(t)
+	args := func() map[string]any {
+		return map[string]any{"user": u, "minute": "random", "hour": 4, "commented": true}
+	}
+	expect(t, "add", e.run(cronPresent, "/bin/job", false, args()), yes, "added", 1)
+	tab := crontabOf(t, u)
+	if !strings.Contains(tab, "#DISABLED#") || !strings.Contains(tab, " 4 * * * /bin/job\n") || strings.Contains(tab, "random") {
+		t.Fatal(tab)
+	}
+	expect(t, "again", e.run(cronPresent, "/bin/job", false, args()), yes, "already present", 0)
+	on := args()
+	on["commented"] = false
+	expect(t, "enable", e.run(cronPresent, "/bin/job", false, on), yes, "updated", 1)
+	if strings.Contains(crontabOf(t, u), "#DISABLED#") {
+		t.Fatal(crontabOf(t, u))
+	}
+	if crontabOf(t, u) != tab[:strings.Index(tab, "#DISABLED#")]+tab[strings.Index(tab, "#DISABLED#")+len("#DISABLED#"):] {
+		t.Fatalf("minute changed on update:\n%s\nwas:\n%s", crontabOf(t, u), tab)
+	}
+}
