@@ -176,6 +176,9 @@ func (m *Minion) parse(name string, data []byte) error {
 }
 
 func (m *Minion) setKey(key string, v *yaml.Node) error {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil // "key:" with no value keeps the default, as Salt does
+	}
 	switch key {
 	case "master":
 		var one string

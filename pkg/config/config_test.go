@@ -77,3 +77,24 @@ func TestErrorsHaveLocation(t *testing.T) {
 		t.Fatalf("type error not located: %v", err)
 	}
 }
+
+// FuzzParseMinion checks that no config file content panics the loader
+// and that every failure is a located *Error.
+func FuzzParseMinion(f *testing.F) {
+	for _, s := range []string{"id: a\n", "master: [a, b]\n", "file_roots: {base: [/srv]}\n", "failhard: maybe\n", "- x\n", "a: [\n", "grains: 3\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMinion("m.yaml", []byte(s))
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) || ce.File != "m.yaml" {
+				t.Fatalf("unlocated error %v", err)
+			}
+			return
+		}
+		if m.Raw == nil || m.FileRoots == nil {
+			t.Fatal("defaults lost")
+		}
+	})
+}

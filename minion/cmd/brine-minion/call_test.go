@@ -76,3 +76,24 @@ func TestParseCallFlagsAnywhere(t *testing.T) {
 		t.Fatal("flag without value accepted")
 	}
 }
+
+// FuzzYamlifyArg checks that no command-line value panics the parser and
+// that a value is only ever turned into a mapping or a list when it was
+// written in flow form, as Salt requires.
+func FuzzYamlifyArg(f *testing.F) {
+	for _, s := range []string{"True", "10", "[a, b]", "{a: 1}", "a: b", "#c", "|", "!", "None", "0644", "'q'", "- x", "{", "[1, [2, {3: 4}]]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		switch yamlifyArg(s).(type) {
+		case map[string]any:
+			if len(s) == 0 || s[0] != '{' {
+				t.Fatalf("%q became a mapping without braces", s)
+			}
+		case []any:
+			if len(s) == 0 || s[0] != '[' {
+				t.Fatalf("%q became a list without brackets", s)
+			}
+		}
+	})
+}
