@@ -44,9 +44,10 @@ cycler, joiner.
 # Limits
 
 Regular expressions are RE2 (no lookaround, no backreferences in the
-pattern). A template prints None as an empty string, as gonja does, not as
-"None" (inside a printed dict or list it is "None", as in Salt). Python
-string methods are those gonja implements. Rendering is bounded: range()
+pattern). {{ x }} prints None as "None" when x is a call, the none literal
+or a variable; a None reached through an attribute or item prints empty
+(gonja cannot tell it from an undefined one), and so does a macro argument
+left out. Python string methods are those gonja implements. Rendering is bounded: range()
 to 100000 items, repetition to 16 MiB, padding widths to 100000, template
 nesting and macro recursion to 64 levels.
 */

@@ -55,3 +55,23 @@ func TestReprInsideYAML(t *testing.T) {
 	}
 	assertEqual(t, got, map[string]any{"a": map[string]any{"q": "it's", "list": []any{"a", true, "None", 1.5}}})
 }
+
+// Jinja prints a defined None as "None" (Salt SLS then reads the string
+// "None"), and an undefined value as nothing.
+func TestNonePrinting(t *testing.T) {
+	ec := tree(t, nil)
+	cases := []struct{ src, want string }{
+		{"[{{ none }}]", "[None]"},
+		{"[{{ pillar.get('missing') }}]", "[None]"},
+		{"[{{ salt['pillar.get']('missing') }}]", "[None]"},
+		{"{% set x = none %}[{{ x }}]", "[None]"},
+		{"[{{ nothing }}][{{ pillar.nothing }}][{{ grains['nothing'] }}]", "[][][]"},
+		{"[{{ 'a' if false }}][{{ 'a' if false else none }}]", "[][None]"},
+		{"{% for x in [none] %}[{{ x }}]{% endfor %}", "[None]"},
+	}
+	for _, c := range cases {
+		if out := mustJinja(t, ec, c.src); out != c.want {
+			t.Errorf("%s: got %q want %q", c.src, out, c.want)
+		}
+	}
+}

@@ -34,6 +34,7 @@ const (
 )
 
 var (
+	typeOutput = reflect.TypeFor[*nodes.Output]()
 	typeCall   = reflect.TypeFor[*nodes.Call]()
 	typeBinary = reflect.TypeFor[*nodes.BinaryExpression]()
 	typeToken  = reflect.TypeFor[*tokens.Token]()
@@ -64,6 +65,11 @@ func rewriteModulo(root *nodes.Template) {
 				rewriteOne(be)
 				return
 			}
+			if v.Type() == typeOutput {
+				o := (*nodes.Output)(v.UnsafePointer())
+				wrapOutput(&o.Expression)
+				wrapOutput(&o.Alternative)
+			}
 			if v.Type() == typeCall {
 				// gonja leaves the receiver unset for a method called on a
 				// parenthesised expression: (x or {}).get('k').
@@ -93,6 +99,35 @@ func rewriteModulo(root *nodes.Template) {
 		}
 	}
 	walk(reflect.ValueOf(root), 0)
+}
+
+// pyoutFilter makes {{ }} print None as Jinja does for values that are
+// defined (a call's result, the none literal, a variable set to none),
+// while undefined names and missing keys still print empty.
+const pyoutFilter = "__pyout"
+
+func wrapOutput(expr *nodes.Expression) {
+	if expr == nil || *expr == nil {
+		return
+	}
+	var args []nodes.Expression
+	switch e := (*expr).(type) {
+	case *nodes.Call, *nodes.None:
+	case *nodes.Name:
+		if e.Name == nil {
+			return
+		}
+		if v := e.Name.Val; v != "none" && v != "None" {
+			args = []nodes.Expression{&nodes.String{Location: e.Name, Val: v}}
+		}
+	default:
+		return
+	}
+	pos := (*expr).Position()
+	*expr = &nodes.FilteredExpression{
+		Expression: *expr,
+		Filters:    []*nodes.FilterCall{{Token: pos, Name: pyoutFilter, Args: args}},
+	}
 }
 
 func rewriteOne(be *nodes.BinaryExpression) {
@@ -148,6 +183,15 @@ func pymodFilters() map[string]exec.FilterFunction {
 		}
 	}
 	return map[string]exec.FilterFunction{
+		pyoutFilter: func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			if !in.IsNil() {
+				return in
+			}
+			if len(va.Args) == 0 || e.Environment.Context.Has(va.Args[0].String()) {
+				return exec.AsValue("None")
+			}
+			return in
+		},
 		pymodFilter:   binary(pyMod),
 		pymulFilter:   binary(pyMul),
 		pydivFilter:   binary(pyDiv),
