@@ -17,7 +17,6 @@ import (
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/pkg/keys"
 	"github.com/brine-cm/brine/proto"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 )
@@ -37,6 +36,8 @@ type Master struct {
 	operators map[string]string // nkey -> name
 	reg       *keyreg.Registry
 	api       *api.Server
+	// deniedSeen throttles denied-key records per id and key.
+	deniedSeen map[string]time.Time
 }
 
 // New validates cfg and allocates; it does no I/O.
@@ -224,12 +225,26 @@ func (d *directory) Operator(nkey string) (string, bool) {
 }
 
 // Denied is called from the server's auth hook, which must not block on
-// JetStream: the record is written in the background.
+// JetStream: the record is written in the background, at most once per
+// id and key every few seconds, so a reconnect loop cannot flood the
+// registry or the audit log.
 func (d *directory) Denied(id, nkey, addr string) {
 	d.m.mu.Lock()
 	srv := d.m.api
+	k := id + " " + nkey
+	now := time.Now()
+	if d.m.deniedSeen == nil {
+		d.m.deniedSeen = map[string]time.Time{}
+	}
+	last, seen := d.m.deniedSeen[k]
+	if !seen || now.Sub(last) > 5*time.Second {
+		d.m.deniedSeen[k] = now
+	}
+	if len(d.m.deniedSeen) > 10000 {
+		d.m.deniedSeen = map[string]time.Time{}
+	}
 	d.m.mu.Unlock()
-	if srv == nil {
+	if srv == nil || (seen && now.Sub(last) <= 5*time.Second) {
 		return
 	}
 	go func() {
@@ -244,5 +259,4 @@ var (
 	_ broker.Directory = (*directory)(nil)
 	_ proto.Signer     = nkeys.KeyPair(nil)
 	_ api.Kicker       = (*broker.Broker)(nil)
-	_                  = nats.Connect
 )
