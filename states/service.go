@@ -24,8 +24,8 @@ func Service() *Module {
 		},
 		ModWatch: svcModWatch,
 		Args: map[string][]string{
-			"running":  {"enable", "reload", "full_restart", "init_delay", "sfun"},
-			"dead":     {"enable", "init_delay", "sfun"},
+			"running":  {"enable", "reload", "full_restart", "init_delay"},
+			"dead":     {"enable", "init_delay"},
 			"enabled":  nil,
 			"disabled": nil,
 		},
