@@ -3,6 +3,8 @@ package diff
 import (
 	"encoding/json"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -66,4 +68,91 @@ func BenchmarkUnified(b *testing.B) {
 	for b.Loop() {
 		Unified(a, c, Options{})
 	}
+}
+
+// applyHunks rebuilds both sides from a diff of newline-terminated texts,
+// so the fuzzer can check that no line is lost, duplicated or misplaced.
+func applyHunks(t *testing.T, a, d string) (string, string) {
+	t.Helper()
+	al := Lines(a)
+	var from, to strings.Builder
+	pos := 0
+	lines := Lines(d)
+	if len(lines) < 2 {
+		t.Fatalf("diff without header: %q", d)
+	}
+	for _, l := range lines[2:] {
+		switch l[0] {
+		case '@':
+			var s1, n1, s2, n2 int
+			parseRange(t, l, &s1, &n1, &s2, &n2)
+			start := s1 - 1
+			if n1 == 0 {
+				start = s1
+			}
+			for ; pos < start; pos++ {
+				from.WriteString(al[pos])
+				to.WriteString(al[pos])
+			}
+		case ' ':
+			from.WriteString(l[1:])
+			to.WriteString(l[1:])
+			pos++
+		case '-':
+			from.WriteString(l[1:])
+			pos++
+		case '+':
+			to.WriteString(l[1:])
+		default:
+			t.Fatalf("bad diff line %q", l)
+		}
+	}
+	for ; pos < len(al); pos++ {
+		from.WriteString(al[pos])
+		to.WriteString(al[pos])
+	}
+	return from.String(), to.String()
+}
+
+func parseRange(t *testing.T, l string, s1, n1, s2, n2 *int) {
+	t.Helper()
+	f := strings.Fields(l)
+	one := func(s string, start, n *int) {
+		a, b, ok := strings.Cut(s[1:], ",")
+		*start, _ = strconv.Atoi(a)
+		*n = 1
+		if ok {
+			*n, _ = strconv.Atoi(b)
+		}
+	}
+	one(f[1], s1, n1)
+	one(f[2], s2, n2)
+}
+
+func FuzzUnified(f *testing.F) {
+	f.Add("a\nb\nc\n", "a\nc\nd\n")
+	f.Add("", "x\n")
+	f.Add("1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\n2\nX\n4\n5\n6\n7\nY\n9\n")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.Contains(a, "\r") || strings.Contains(b, "\r") {
+			return
+		}
+		if a != "" && !strings.HasSuffix(a, "\n") {
+			a += "\n"
+		}
+		if b != "" && !strings.HasSuffix(b, "\n") {
+			b += "\n"
+		}
+		d := Unified(a, b, Options{})
+		if a == b {
+			if d != "" {
+				t.Fatalf("equal texts gave a diff %q", d)
+			}
+			return
+		}
+		gotA, gotB := applyHunks(t, a, d)
+		if gotA != a || gotB != b {
+			t.Fatalf("diff does not rebuild its inputs:\n%s", d)
+		}
+	})
 }
