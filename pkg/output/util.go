@@ -15,6 +15,15 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // emits them, so JSON output diffs cleanly against salt-call's.
 var stateKeyOrder = []string{"name", "changes", "result", "comment", "__sls__", "__run_num__", "start_time", "duration", "__id__"}
 
+func isStateField(k string) bool {
+	for _, f := range stateKeyOrder {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
 // isStateResult reports whether m looks like one state's return.
 func isStateResult(m map[string]any) bool {
 	_, rn := m["__run_num__"]
@@ -55,23 +64,23 @@ func orderedKeys(m map[string]any) []string {
 		})
 		return keys
 	}
-	sort.Strings(keys)
 	if isStateResult(m) {
-		out := make([]string, 0, len(keys))
-		seen := map[string]bool{}
+		out := keys[:0]
 		for _, k := range stateKeyOrder {
 			if _, ok := m[k]; ok {
 				out = append(out, k)
-				seen[k] = true
 			}
 		}
-		for _, k := range keys {
-			if !seen[k] {
-				out = append(out, k)
+		var extra []string
+		for k := range m {
+			if !isStateField(k) {
+				extra = append(extra, k)
 			}
 		}
-		return out
+		sort.Strings(extra)
+		return append(out, extra...)
 	}
+	sort.Strings(keys)
 	return keys
 }
 
