@@ -684,7 +684,10 @@ func fileManaged(r *Request) Result {
 			real = filepath.Clean(t)
 		}
 	}
-	fi, err := os.Lstat(real)
+	fi, err := lfi, lerr
+	if real != name {
+		fi, err = os.Lstat(real)
+	}
 	exists := err == nil
 	if exists && fi.IsDir() {
 		return out.failed(fmt.Sprintf("Specified target %s is a directory", name))
