@@ -26,7 +26,8 @@ import (
 
 const callUsage = `usage: brine-minion call --local [--config FILE] [--file-root DIR] [--pillar-root DIR]
                          [--out json|yaml|highstate|nested|txt|raw] [--id ID] [--log-level L]
-                         [--saltenv ENV] FUNCTION [ARGS] [key=value ...]
+                         [--saltenv ENV] [--state-output full|terse|mixed|changes]
+                         [--state-verbose True|False] FUNCTION [ARGS] [key=value ...]
 Runs one execution function on this host, as salt-call does. With --local the
 state tree and pillar are read from the local roots (masterless).
 Exit status: 0 success, 1 failure (a state failed, or render/compile errors), 2 usage error.
@@ -42,6 +43,8 @@ type callFlags struct {
 	id          string
 	logLevel    string
 	saltenv     string
+	stateOutput string
+	stateVerb   string
 	noColor     bool
 	forceColor  bool
 	positional  []string
@@ -55,6 +58,8 @@ func parseCallFlags(args []string) (*callFlags, error) {
 	valueFlags := map[string]*string{
 		"config": &f.config, "c": &f.config, "out": &f.out, "output": &f.out,
 		"id": &f.id, "log-level": &f.logLevel, "l": &f.logLevel, "saltenv": &f.saltenv,
+		"state-output": &f.stateOutput, "state_output": &f.stateOutput,
+		"state-verbose": &f.stateVerb, "state_verbose": &f.stateVerb,
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -244,6 +249,18 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	if f.saltenv != "" {
 		cfg.Saltenv = f.saltenv
 		cfg.Raw["saltenv"] = f.saltenv
+	}
+	if f.stateOutput != "" {
+		cfg.Set("state_output", f.stateOutput)
+	}
+	if f.stateVerb != "" {
+		v, ok := execmod.ToBool(f.stateVerb)
+		if !ok {
+			fmt.Fprintf(stderr, "brine-minion call: --state-verbose wants True or False, not %q\n", f.stateVerb)
+			return 2
+		}
+		cfg.StateVerbose = v
+		cfg.Raw["state_verbose"] = v
 	}
 	cfg.Raw["file_client"] = "local"
 	level, err := parseLevel(cfg.LogLevel)
