@@ -196,13 +196,15 @@ func cycleError(g *graph, indeg map[*vertex]int) string {
 			}
 		}
 	}
-	// Walk backwards along unsorted in-edges until a vertex repeats.
+	// Walk backwards along unsorted in-edges until a vertex repeats;
+	// path[k] is an edge into verts[k].
 	seen := map[*vertex]int{}
 	var path []inEdge
+	var verts []*vertex
 	cur := start
 	for {
 		if i, ok := seen[cur]; ok {
-			path = path[i:]
+			path, verts = path[i:], verts[i:]
 			break
 		}
 		seen[cur] = len(path)
@@ -217,22 +219,21 @@ func cycleError(g *graph, indeg map[*vertex]int) string {
 			break
 		}
 		path = append(path, next)
+		verts = append(verts, cur)
 		cur = next.from
 	}
-	// path[i] is an edge into the vertex visited before it; rebuild the
-	// dependent of each edge.
 	var parts []string
-	dependent := start
-	for i := range path {
-		if i > 0 {
-			dependent = path[i-1].from
-		}
-		kind := path[i].kind
-		if path[i].from.isTest || (kind == "require" && !declared(dependent.n, kind, path[i].from.n)) {
+	for i, e := range path {
+		dependent := verts[i]
+		kind := e.kind
+		if e.from.isTest || (kind == "require" && !declared(dependent.n, kind, e.from.n)) {
 			// Edges added for a prereq are shown as the prereq.
 			kind = "prereq"
 		}
-		parts = append(parts, fmt.Sprintf("(%s, '%s', %s)", chunkStr(dependent.n), kind, chunkStr(path[i].from.n)))
+		parts = append(parts, fmt.Sprintf("(%s, '%s', %s)", chunkStr(dependent.n), kind, chunkStr(e.from.n)))
+	}
+	if len(verts) > 0 {
+		start = verts[0]
 	}
 	return at(start.n) + "Recursive requisite found: " + strings.Join(parts, ", ")
 }
