@@ -21,7 +21,7 @@ func parseYAML(name, text string) (node *yaml.Node, err error) {
 		if r := recover(); r != nil {
 			node = nil
 			err = &Error{File: name, Line: 1, Col: 1, Text: lineOf(text, 1),
-				Err: fmt.Errorf("yaml parser failure: %v", r)}
+				Err: newPanicError("yaml parser failure", r)}
 		}
 	}()
 	var doc yaml.Node

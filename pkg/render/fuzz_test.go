@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,10 @@ func FuzzSLS(f *testing.F) {
 			if pe.Line < 1 || pe.Col < 1 {
 				t.Fatalf("unpositioned error: %v", err)
 			}
+			var pan *panicError
+			if errors.As(err, &pan) && panickedHere(pan.stack) {
+				t.Fatalf("panic in pkg/render: %v\n%s", pan.value, pan.stack)
+			}
 			_ = pe.Error()
 			return
 		}
@@ -43,4 +48,24 @@ func FuzzSLS(f *testing.F) {
 			}
 		}
 	})
+}
+
+// panickedHere reports whether the frame that panicked belongs to this
+// package (gonja's and yaml.v3's own panics are recovered by design).
+func panickedHere(stack []byte) bool {
+	lines := strings.Split(string(stack), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") {
+			for _, next := range lines[i+1:] {
+				if strings.HasPrefix(next, "\t") {
+					continue
+				}
+				if strings.HasPrefix(next, "runtime.") {
+					continue
+				}
+				return strings.Contains(next, "brine/pkg/render.")
+			}
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,5 +45,27 @@ func TestResourceGuards(t *testing.T) {
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: want *Error, got %v", src, err)
 		}
+	}
+}
+
+func TestPanickedHere(t *testing.T) {
+	catch := func(f func()) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = newPanicError("test", r)
+			}
+		}()
+		f()
+		return nil
+	}
+	var m map[string]int
+	own := catch(func() { m["x"] = 1 })
+	var pe *panicError
+	if !errors.As(own, &pe) || !panickedHere(pe.stack) {
+		t.Fatalf("a panic in this package was not attributed to it: %v", own)
+	}
+	foreign := catch(func() { _ = strings.Repeat("x", -1) })
+	if !errors.As(foreign, &pe) || panickedHere(pe.stack) {
+		t.Fatalf("a panic in another package was attributed to this one")
 	}
 }

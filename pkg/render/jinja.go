@@ -223,7 +223,7 @@ func (st *renderState) parse(name string, src []byte) (tpl *exec.Template, err e
 		if r := recover(); r != nil {
 			tpl = nil
 			err = &Error{File: name, Line: 1, Col: 1, Text: lineOf(string(src), 1),
-				Err: fmt.Errorf("template engine failure: %v", r)}
+				Err: newPanicError("template engine failure", r)}
 		}
 	}()
 	tpl, err = exec.NewTemplate(name, cfg, &fileLoader{st: st, name: name, src: src}, env)
@@ -244,8 +244,7 @@ func (st *renderState) execute(name string, src []byte, tpl *exec.Template, ctx 
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			st.fail(fmt.Errorf("template engine failure: %v", r), "")
-			err = fmt.Errorf("template engine failure: %v", r)
+			err = st.fail(newPanicError("template engine failure", r), "")
 		}
 	}()
 	r := exec.NewRenderer(&exec.Environment{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime/debug"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -37,6 +38,21 @@ func (e *Error) Error() string {
 	return s
 }
 
+// panicError is a panic inside the template engine or YAML parser,
+// turned into an error at the package boundary; the stack is kept so
+// tests can tell gonja's or yaml.v3's panics from this package's.
+type panicError struct {
+	what  string
+	value any
+	stack []byte
+}
+
+func newPanicError(what string, v any) error {
+	return &panicError{what: what, value: v, stack: debug.Stack()}
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("%s: %v", e.what, e.value) }
+
 // Unwrap exposes the cause (for errors.Is on execmod.ErrUnknownFunction).
 func (e *Error) Unwrap() error { return e.Err }
 
@@ -49,7 +65,7 @@ func Jinja(ec *execmod.Context, name string, src []byte, vars map[string]any) (o
 		if r := recover(); r != nil {
 			out = ""
 			err = &Error{File: name, Line: 1, Col: 1, Text: lineOf(string(src), 1),
-				Err: fmt.Errorf("template engine failure: %v", r)}
+				Err: newPanicError("template engine failure", r)}
 		}
 	}()
 	st := &renderState{ec: ec}
