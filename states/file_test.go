@@ -647,3 +647,34 @@ func TestFileManagedCheckCmd(t *testing.T) {
 		t.Fatal(readFile(t, p))
 	}
 }
+
+func TestFileBlockreplaceExistsMissing(t *testing.T) {
+	e := newFileEnv(t)
+	p := filepath.Join(e.dir, "hosts")
+	os.WriteFile(p, []byte("127.0.0.1 localhost\n# BEGIN brine\nold\n# END brine\ntail\n"), 0o644)
+	args := func() map[string]any {
+		return map[string]any{"marker_start": "# BEGIN brine", "marker_end": "# END brine", "content": "10.0.0.1 a\n10.0.0.2 b", "backup": false}
+	}
+	expect(t, "test", e.run(fileBlockreplace, p, true, args()), nil, "Changes would be made", 1)
+	expect(t, "apply", e.run(fileBlockreplace, p, false, args()), yes, "Changes were made", 1)
+	if got := readFile(t, p); got != "127.0.0.1 localhost\n# BEGIN brine\n10.0.0.1 a\n10.0.0.2 b\n# END brine\ntail\n" {
+		t.Fatalf("%q", got)
+	}
+	expect(t, "again", e.run(fileBlockreplace, p, false, args()), yes, "No changes needed to be made", 0)
+	q := filepath.Join(e.dir, "nomarkers")
+	os.WriteFile(q, []byte("x"), 0o644)
+	expect(t, "no markers", e.run(fileBlockreplace, q, false, args()), no, "Markers were not found", 0)
+	ap := args()
+	ap["append_if_not_found"] = true
+	expect(t, "append", e.run(fileBlockreplace, q, false, ap), yes, "Changes were made", 1)
+	expect(t, "append again", e.run(fileBlockreplace, q, false, ap), yes, "No changes", 0)
+	if got := readFile(t, q); got != "x\n# BEGIN brine\n10.0.0.1 a\n10.0.0.2 b\n# END brine\n" {
+		t.Fatalf("%q", got)
+	}
+	expect(t, "bad bool", e.run(fileBlockreplace, q, false, map[string]any{"append_if_not_found": "sometimes"}), no, `file.blockreplace: argument "append_if_not_found"`, 0)
+
+	expect(t, "exists", e.run(fileExists, p, false, nil), yes, "Path "+p+" exists", 0)
+	expect(t, "exists missing", e.run(fileExists, p+"x", false, nil), no, "does not exist", 0)
+	expect(t, "missing", e.run(fileMissing, p+"x", false, nil), yes, "is missing", 0)
+	expect(t, "missing exists", e.run(fileMissing, p, false, nil), no, "Specified path "+p+" exists", 0)
+}
