@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -24,7 +25,9 @@ type builder struct {
 	extends  []*Decl
 	excludes []exclude
 	rendered map[string]bool
-	iorder   int
+	// includedBy maps an SLS to the SLS files that include it.
+	includedBy map[string][]string
+	iorder     int
 	// autoOrder is Salt's state_auto_order (default on): states run in
 	// definition order; off means lexicographic order.
 	autoOrder bool
@@ -51,10 +54,11 @@ func newBuilder(ec *execmod.Context, opts Options) *builder {
 	}
 	return &builder{
 		ec: ec, opts: opts, env: env,
-		high:      HighData{Decls: map[string]*Decl{}},
-		rendered:  map[string]bool{},
-		iorder:    10000,
-		autoOrder: auto,
+		high:       HighData{Decls: map[string]*Decl{}},
+		rendered:   map[string]bool{},
+		includedBy: map[string][]string{},
+		iorder:     10000,
+		autoOrder:  auto,
 	}
 }
 
@@ -145,6 +149,9 @@ func (b *builder) renderSLS(sls string, from states.Pos) bool {
 			continue
 		}
 		for _, t := range b.expandInclude(target) {
+			if t != sls && !slices.Contains(b.includedBy[t], sls) {
+				b.includedBy[t] = append(b.includedBy[t], sls)
+			}
 			if !b.rendered[t] {
 				b.renderSLS(t, inc.pos)
 			}

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/brine-cm/brine/states"
 )
@@ -14,6 +15,7 @@ func (b *builder) finish() {
 	}
 	b.requisiteIn()
 	b.applyExclude()
+	b.markIncludedFrom()
 	if b.opts.States == nil {
 		return
 	}
@@ -285,4 +287,35 @@ func (b *builder) applyExclude() {
 		}
 	}
 	b.high.remove(drop)
+}
+
+// markIncludedFrom records, for every state, the SLS files that include
+// its SLS directly or through other includes, so that `- sls: web` also
+// covers what web includes (Salt's __sls_included_from__).
+func (b *builder) markIncludedFrom() {
+	memo := map[string][]string{}
+	var ancestors func(sls string) []string
+	ancestors = func(sls string) []string {
+		if a, ok := memo[sls]; ok {
+			return a
+		}
+		memo[sls] = nil // include loops end here
+		var out []string
+		for _, p := range b.includedBy[sls] {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+			for _, a := range ancestors(p) {
+				if a != sls && !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+		}
+		memo[sls] = out
+		return out
+	}
+	for _, id := range b.high.IDs {
+		d := b.high.Decls[id]
+		d.IncludedFrom = ancestors(d.SLS)
+	}
 }

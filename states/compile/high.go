@@ -24,6 +24,8 @@ type Decl struct {
 	Env    string
 	Pos    states.Pos
 	States []*StateDecl
+	// IncludedFrom lists the SLS files that include SLS, directly or not.
+	IncludedFrom []string
 }
 
 // StateDecl is one `module.function` under an ID with its arguments.
@@ -82,6 +84,9 @@ func (h HighData) Map() map[string]any {
 	for _, id := range h.IDs {
 		d := h.Decls[id]
 		body := map[string]any{"__sls__": d.SLS, "__env__": d.Env}
+		if len(d.IncludedFrom) > 0 {
+			body["__sls_included_from__"] = toAny(d.IncludedFrom)
+		}
 		for _, s := range d.States {
 			var list []any
 			for _, a := range s.Args {
@@ -131,4 +136,12 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func toAny(l []string) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = s
+	}
+	return out
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/brine-cm/brine/states"
 )
 
+// IncludedFromArg is the chunk argument listing the SLS files that
+// include the chunk's SLS, so an `sls:` requisite covers included files.
+const IncludedFromArg = "__sls_included_from__"
+
 // Low compiles high data into low chunks, one per module function and
 // name (names expanded), ordered as Salt orders them.
 func Low(high HighData) ([]states.Chunk, error) {
@@ -24,6 +28,9 @@ func Low(high HighData) ([]states.Chunk, error) {
 				continue
 			}
 			base := map[string]any{}
+			if len(d.IncludedFrom) > 0 {
+				base[IncludedFromArg] = toAny(d.IncludedFrom)
+			}
 			var names []any
 			var order any
 			if s.AutoOrder > 0 {

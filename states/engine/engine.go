@@ -294,7 +294,7 @@ func (r *runner) match(key, val string) []*node {
 	var out []*node
 	for _, n := range r.nodes {
 		if key == "sls" {
-			if compile.Fnmatch(val, n.c.SLS) {
+			if compile.Fnmatch(val, n.c.SLS) || includedFrom(n, val) {
 				out = append(out, n)
 			}
 			continue
@@ -601,4 +601,16 @@ func (r *runner) listen() {
 		res.r.RunNum = runNum
 		r.store(ln, res)
 	}
+}
+
+// includedFrom reports whether the chunk's SLS is included (directly or
+// not) by an SLS matching pattern.
+func includedFrom(n *node, pattern string) bool {
+	l, _ := n.c.Args[compile.IncludedFromArg].([]any)
+	for _, e := range l {
+		if s, ok := e.(string); ok && compile.Fnmatch(pattern, s) {
+			return true
+		}
+	}
+	return false
 }
