@@ -678,3 +678,32 @@ func TestFileBlockreplaceExistsMissing(t *testing.T) {
 	expect(t, "missing", e.run(fileMissing, p+"x", false, nil), yes, "is missing", 0)
 	expect(t, "missing exists", e.run(fileMissing, p, false, nil), no, "Specified path "+p+" exists", 0)
 }
+
+func TestFileCommentUncommentRename(t *testing.T) {
+	e := newFileEnv(t)
+	p := filepath.Join(e.dir, "sshd_config")
+	os.WriteFile(p, []byte("Port 22\nPermitRootLogin yes\nUsePAM yes\n"), 0o600)
+	args := map[string]any{"regex": "^PermitRootLogin", "backup": false}
+	expect(t, "comment test", e.run(fileComment, p, true, args), nil, "is set to be updated", 1)
+	expect(t, "comment", e.run(fileComment, p, false, args), yes, "Commented lines successfully", 1)
+	if readFile(t, p) != "Port 22\n#PermitRootLogin yes\nUsePAM yes\n" {
+		t.Fatalf("%q", readFile(t, p))
+	}
+	expect(t, "comment again", e.run(fileComment, p, false, args), yes, "Pattern already commented", 0)
+	expect(t, "comment missing", e.run(fileComment, p, false, map[string]any{"regex": "^Nope"}), no, "Nope: Pattern not found", 0)
+	expect(t, "uncomment", e.run(fileUncomment, p, false, args), yes, "Uncommented lines successfully", 1)
+	if readFile(t, p) != "Port 22\nPermitRootLogin yes\nUsePAM yes\n" {
+		t.Fatalf("%q", readFile(t, p))
+	}
+	expect(t, "uncomment again", e.run(fileUncomment, p, false, args), yes, "Pattern already uncommented", 0)
+	expect(t, "comment bad", e.run(fileComment, p, false, map[string]any{"regex": "("}), no, `file.comment: argument "regex"`, 0)
+
+	dst := filepath.Join(e.dir, "moved", "sshd_config")
+	rargs := map[string]any{"source": p, "makedirs": true}
+	expect(t, "rename test", e.run(fileRename, dst, true, rargs), nil, "is set to be moved", 1)
+	expect(t, "rename", e.run(fileRename, dst, false, rargs), yes, "Moved", 1)
+	expect(t, "rename again", e.run(fileRename, dst, false, rargs), yes, "has already been moved out of place", 0)
+	if readFile(t, dst) != "Port 22\nPermitRootLogin yes\nUsePAM yes\n" {
+		t.Fatal("content lost")
+	}
+}
