@@ -10,7 +10,8 @@ import (
 )
 
 // Pkg is Salt's pkg state module: packages installed (optionally at a
-// version), kept at the latest version, removed or purged. It calls the
+// version), kept at the latest version, removed or purged, or the whole
+// system kept up to date. It calls the
 // pkg execution module only, never a package manager, so the same SLS
 // converges every platform a pkg backend exists for; comments and changes
 // follow Salt's so tools reading state output keep working.
@@ -23,12 +24,14 @@ func Pkg() *Module {
 			"latest":    pkgLatest,
 			"removed":   func(r *Request) Result { return pkgUninstall(r, false) },
 			"purged":    func(r *Request) Result { return pkgUninstall(r, true) },
+			"uptodate":  pkgUptodate,
 		},
 		Args: map[string][]string{
 			"installed": append([]string{"skip_suggestions"}, common...),
 			"latest":    {"pkgs", "refresh", "fromrepo", "install_recommends", "skip_verify"},
 			"removed":   {"version", "pkgs", "ignore_epoch"},
 			"purged":    {"version", "pkgs", "ignore_epoch"},
+			"uptodate":  {"refresh", "pkgs", "dist_upgrade", "skip_verify"},
 		},
 	}
 }
@@ -633,4 +636,86 @@ func pkgContains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// pkgUptodate ensures no package has an upgrade pending (or none of pkgs).
+func pkgUptodate(r *Request) Result {
+	ec := r.Exec
+	refresh, err := execmod.Bool(r.Args, "refresh", false)
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
+	}
+	dist, err := execmod.Bool(r.Args, "dist_upgrade", false)
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
+	}
+	var only []string
+	if r.Args["pkgs"] != nil {
+		ts, err := execmod.PkgTargets("", nil, r.Args["pkgs"])
+		if err != nil {
+			return pkgResult(r.Name, pkgFalse(), nil, fmt.Sprintf("Invalidly formatted 'pkgs' parameter: %v", err))
+		}
+		only = pkgTargetNames(ts)
+	}
+	out, err := ec.Call("pkg.list_upgrades", nil, map[string]any{"refresh": refresh && !r.Test(), "dist_upgrade": dist})
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
+	}
+	ups, _ := out.(map[string]any)
+	if only != nil {
+		kept := map[string]any{}
+		for _, n := range only {
+			if v, ok := ups[n]; ok {
+				kept[n] = v
+			}
+		}
+		ups = kept
+	}
+	if len(ups) == 0 {
+		return pkgResult(r.Name, pkgTrue(), nil, "System is already up-to-date")
+	}
+	names := make([]string, 0, len(ups))
+	for n := range ups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	cur, err := pkgStrings(ec, "pkg.version", names, nil)
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
+	}
+	if r.Test() {
+		expected := map[string]any{}
+		for _, n := range names {
+			expected[n] = map[string]any{"new": ups[n], "old": cur[n]}
+		}
+		return pkgResult(r.Name, nil, expected, "System update will be performed")
+	}
+	kw := map[string]any{"refresh": false, "dist_upgrade": dist}
+	if only != nil {
+		pk := make([]any, len(only))
+		for i, n := range only {
+			pk[i] = n
+		}
+		kw["pkgs"] = pk
+	}
+	if execmod.Has(r.Args, "skip_verify") {
+		kw["skip_verify"] = r.Args["skip_verify"]
+	}
+	res, err := ec.Call("pkg.upgrade", nil, kw)
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, fmt.Sprintf("An error was encountered while updating packages: %v", err))
+	}
+	changes, _ := res.(map[string]any)
+	var missing []string
+	if only != nil {
+		for _, n := range names {
+			if _, ok := changes[n]; !ok {
+				missing = append(missing, n)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return pkgResult(r.Name, pkgFalse(), changes, "The following package(s) failed to update: "+strings.Join(missing, ", "))
+	}
+	return pkgResult(r.Name, pkgTrue(), changes, "Upgrade ran successfully")
 }

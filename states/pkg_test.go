@@ -333,6 +333,25 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		wantResult(t, "removed pinned", res, bptr(true), "All targeted packages were removed.")
 	})
 
+	t.Run("uptodate test mode", func(t *testing.T) {
+		out, err := exec.Command("apt-get", "-q", "-s", "upgrade").Output()
+		if err != nil {
+			t.Fatalf("apt-get -s upgrade: %v", err)
+		}
+		pending := strings.Count(string(out), "\nConf ")
+		res := e.state("uptodate", "system", nil, true)
+		if pending == 0 {
+			wantResult(t, "uptodate test=True", res, bptr(true), "System is already up-to-date")
+		} else {
+			wantResult(t, "uptodate test=True", res, nil, "System update will be performed")
+			if len(res.Changes) != pending {
+				t.Errorf("uptodate test=True lists %d changes, apt-get -s upgrade configures %d", len(res.Changes), pending)
+			}
+		}
+		res = e.state("uptodate", "system", map[string]any{"pkgs": []any{name}}, false)
+		wantResult(t, "uptodate of an absent package", res, bptr(true), "System is already up-to-date")
+	})
+
 	t.Run("unknown package", func(t *testing.T) {
 		res := e.state("installed", "x", map[string]any{"pkgs": []any{name, "brine-no-such-package"}}, false)
 		wantResult(t, "installed unknown", res, bptr(false),

@@ -31,6 +31,8 @@ func (m PkgModule) Register(r *Registry) {
 	r.Register("pkg.latest_version", "Version that would be installed or upgraded to (\"\" if up to date or unknown); refresh=True (default) updates the package database first.", m.latestVersion)
 	r.Register("pkg.upgrade_available", "True when a newer version of the package is available.", m.upgradeAvailable)
 	r.Register("pkg.refresh_db", "Update the package database; returns {source: True (new data) | False (unchanged or failed) | None (ignored)}; failhard=True fails on any error.", m.refreshDB)
+	r.Register("pkg.list_upgrades", "Packages an upgrade would change, as {name: new version}; refresh=True (default) updates the package database first, dist_upgrade=True (default) counts what a dist-upgrade would do.", m.listUpgrades)
+	r.Register("pkg.upgrade", "Upgrade every package (dist_upgrade=True for a dist-upgrade), or only pkgs='[a, b]'; refresh=True (default) updates the package database first. Returns {name: {old, new}}.", m.upgrade)
 	r.Register("pkg.list_repo_pkgs", "Versions the package sources offer, highest first: {name: [versions]}.", m.listRepoPkgs)
 }
 
@@ -587,4 +589,93 @@ func (m PkgModule) listRepoPkgs(c *Context, args []any, kwargs map[string]any) (
 		out[n] = l
 	}
 	return out, nil
+}
+
+func (m PkgModule) listUpgrades(c *Context, args []any, kwargs map[string]any) (any, error) {
+	kw, err := Bind("pkg.list_upgrades", args, kwargs, "refresh", "dist_upgrade")
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := Bool(kw, "refresh", true)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
+	}
+	dist, err := Bool(kw, "dist_upgrade", true)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
+	}
+	mgr, err := m.manager(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Context()
+	if refresh {
+		if _, err := mgr.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
+		}
+	}
+	ups, err := mgr.Upgrades(ctx, dist)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
+	}
+	out := make(map[string]any, len(ups))
+	for n, v := range ups {
+		out[n] = v
+	}
+	return out, nil
+}
+
+func (m PkgModule) upgrade(c *Context, args []any, kwargs map[string]any) (any, error) {
+	kw, err := Bind("pkg.upgrade", args, kwargs, "refresh", "dist_upgrade")
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := Bool(kw, "refresh", true)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+	}
+	dist, err := Bool(kw, "dist_upgrade", false)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+	}
+	var only []string
+	if Has(kw, "pkgs") {
+		ts, err := PkgTargets("", nil, kw["pkgs"])
+		if err != nil {
+			return nil, fmt.Errorf("pkg.upgrade: %w", err)
+		}
+		for _, t := range ts {
+			only = append(only, t.Name)
+		}
+	}
+	var opts pkgmgr.InstallOptions
+	if opts.SkipVerify, err = Bool(kw, "skip_verify", false); err != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+	}
+	mgr, err := m.manager(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Context()
+	if refresh {
+		if _, err := mgr.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("pkg.upgrade: %w", err)
+		}
+	}
+	before, err := mgr.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+	}
+	c.Logger().Info("upgrading packages", "backend", mgr.Name(), "dist", dist, "only", strings.Join(only, ","))
+	upErr := mgr.Upgrade(ctx, dist, only, opts)
+	after, err := mgr.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+	}
+	changes := pkgChanges(before.Installed, after.Installed)
+	recordPkgChanges(c, changes, false)
+	if upErr != nil {
+		return nil, fmt.Errorf("pkg.upgrade: %w", upErr)
+	}
+	return changes, nil
 }

@@ -243,3 +243,23 @@ func TestPkgInstallOptions(t *testing.T) {
 		t.Fatalf("%v (commands %q)", err, rec.CommandLines())
 	}
 }
+
+func TestPkgUpgradeFunctions(t *testing.T) {
+	rec := backend.NewRecorded().
+		On("apt-get -q -s -o DPkg::Lock::Timeout=300 dist-upgrade", backend.Result{Stdout: "Inst bash [5.2.15-2+b8] (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\nConf bash (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\n"}).
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\tbash\t5.2.15-2+b8\tamd64\n"}).
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\tbash\t5.2.15-2+b13\tamd64\n"}).
+		On(aptPrefix+"--only-upgrade install bash", backend.Result{})
+	r, c, au := pkgFixture(t, rec)
+	got, err := r.Call(c, "pkg.list_upgrades", nil, map[string]any{"refresh": false})
+	if err != nil || !reflect.DeepEqual(got, map[string]any{"bash": "5.2.15-2+b13"}) {
+		t.Fatalf("pkg.list_upgrades = %v, %v", got, err)
+	}
+	got, err = r.Call(c, "pkg.upgrade", nil, map[string]any{"refresh": false, "pkgs": []any{"bash"}})
+	if want := map[string]any{"bash": map[string]any{"old": "5.2.15-2+b8", "new": "5.2.15-2+b13"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("pkg.upgrade = %v, %v; want %v", got, err, want)
+	}
+	if want := []string{"pkg.installed bash 5.2.15-2+b8 -> 5.2.15-2+b13"}; !reflect.DeepEqual(au.recs, want) {
+		t.Fatalf("audit = %q", au.recs)
+	}
+}

@@ -177,12 +177,8 @@ func noneToEmpty(s string) string {
 	return s
 }
 
-// Install implements Manager with apt-get install, keeping existing
-// configuration files on upgrade (--force-confold, --force-confdef).
-func (a *Apt) Install(ctx context.Context, targets []Target, opts InstallOptions) error {
-	if len(targets) == 0 {
-		return nil
-	}
+// installFlags are the apt-get options every install and upgrade uses.
+func installFlags(opts InstallOptions) []string {
 	argv := []string{"apt-get", "-q", "-y",
 		"-o", "DPkg::Options::=--force-confold",
 		"-o", "DPkg::Options::=--force-confdef",
@@ -199,6 +195,75 @@ func (a *Apt) Install(ctx context.Context, targets []Target, opts InstallOptions
 	if opts.SkipVerify {
 		argv = append(argv, "--allow-unauthenticated")
 	}
+	return argv
+}
+
+// Upgrades implements Manager by simulating the upgrade (apt-get -s).
+func (a *Apt) Upgrades(ctx context.Context, dist bool) (map[string]string, error) {
+	verb := "upgrade"
+	if dist {
+		verb = "dist-upgrade"
+	}
+	c, res, err := a.exec(ctx, "apt-get", "-q", "-s", "-o", "DPkg::Lock::Timeout=300", verb)
+	if err == nil {
+		err = backend.Check(c, res)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apt: list upgrades: %w", err)
+	}
+	return ParseAptSimulate(res.Stdout), nil
+}
+
+// ParseAptSimulate reads the "Conf NAME (VERSION ...)" lines of a
+// simulated apt-get run: every package the run would configure, at the
+// version it would have.
+func ParseAptSimulate(out string) map[string]string {
+	ups := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(line, "Conf ")
+		if !ok {
+			continue
+		}
+		name, rest, ok := strings.Cut(rest, " (")
+		if !ok {
+			continue
+		}
+		if f := strings.Fields(rest); len(f) > 0 {
+			ups[name] = f[0]
+		}
+	}
+	return ups
+}
+
+// Upgrade implements Manager: apt-get upgrade or dist-upgrade, or, for
+// named packages, an install limited to those already installed.
+func (a *Apt) Upgrade(ctx context.Context, dist bool, only []string, opts InstallOptions) error {
+	argv := installFlags(opts)
+	switch {
+	case len(only) > 0:
+		argv = append(append(argv, "--only-upgrade", "install"), only...)
+	case dist:
+		argv = append(argv, "dist-upgrade")
+	default:
+		argv = append(argv, "upgrade")
+	}
+	c, res, err := a.exec(ctx, argv...)
+	if err == nil {
+		err = backend.Check(c, res)
+	}
+	if err != nil {
+		return fmt.Errorf("apt: upgrade: %w", err)
+	}
+	return nil
+}
+
+// Install implements Manager with apt-get install, keeping existing
+// configuration files on upgrade (--force-confold, --force-confdef).
+func (a *Apt) Install(ctx context.Context, targets []Target, opts InstallOptions) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	argv := installFlags(opts)
 	argv = append(argv, "install")
 	for _, t := range targets {
 		if t.Version != "" {

@@ -71,6 +71,11 @@ type Manager interface {
 	Install(ctx context.Context, targets []Target, opts InstallOptions) error
 	// Remove removes the packages, with their configuration when purge.
 	Remove(ctx context.Context, names []string, purge bool) error
+	// Upgrades lists what a full upgrade would install: name -> version
+	// (dist also allows new dependencies and removals).
+	Upgrades(ctx context.Context, dist bool) (map[string]string, error)
+	// Upgrade upgrades every package, or only the named ones.
+	Upgrade(ctx context.Context, dist bool, only []string, opts InstallOptions) error
 	// Refresh updates the package database from the sources.
 	Refresh(ctx context.Context) (RefreshResult, error)
 	// Compare orders two versions with the manager's rules (-1, 0, 1).

@@ -263,3 +263,42 @@ func BenchmarkParseAptPolicy(b *testing.B) {
 		ParseAptPolicy(string(data))
 	}
 }
+
+func TestParseAptSimulateRecorded(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "apt-get-simulate-dist-upgrade.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := ParseAptSimulate(string(b))
+	if n := strings.Count(string(b), "\nConf "); len(ups) != n || n == 0 {
+		t.Fatalf("parsed %d upgrades, the recording configures %d", len(ups), n)
+	}
+	for name, want := range map[string]string{"bash": "5.2.15-2+b13", "base-files": "12.4+deb12u15", "libgcrypt20": "1.10.1-3+deb12u1"} {
+		if ups[name] != want {
+			t.Errorf("%s -> %q, want %q", name, ups[name], want)
+		}
+	}
+}
+
+func TestAptUpgradeCommandLines(t *testing.T) {
+	ctx := context.Background()
+	flags := "apt-get -q -y -o DPkg::Options::=--force-confold -o DPkg::Options::=--force-confdef -o DPkg::Lock::Timeout=300 "
+	rec := backend.NewRecorded().
+		On(flags+"upgrade", backend.Result{}).
+		On(flags+"dist-upgrade", backend.Result{}).
+		On(flags+"--only-upgrade install bash", backend.Result{}).
+		On("apt-get -q -s -o DPkg::Lock::Timeout=300 upgrade", backend.Result{Stdout: "Inst bash [5.2.15-2+b8] (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\nConf bash (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\n"})
+	a := NewApt(rec)
+	for _, tc := range []struct {
+		dist bool
+		only []string
+	}{{false, nil}, {true, nil}, {false, []string{"bash"}}} {
+		if err := a.Upgrade(ctx, tc.dist, tc.only, InstallOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ups, err := a.Upgrades(ctx, false)
+	if err != nil || !reflect.DeepEqual(ups, map[string]string{"bash": "5.2.15-2+b13"}) {
+		t.Fatalf("Upgrades = %v, %v", ups, err)
+	}
+}
