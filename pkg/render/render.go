@@ -26,6 +26,8 @@ type Error struct {
 	Err  error
 }
 
+// Error prints "file:line:col: message" and, on the next line, the
+// offending text, the shape editors and CI logs recognise.
 func (e *Error) Error() string {
 	msg := "render failed"
 	if e.Err != nil {
