@@ -54,6 +54,11 @@ type Config struct {
 	// SyncAlways makes JetStream fsync every write, so an acknowledged
 	// key change survives a power cut, not only a crash.
 	SyncAlways *bool `yaml:"sync_always"`
+	// AuditRecover lets the master start when its audit log ends with a
+	// torn line (a crash in the middle of a write): the log continues in
+	// a new segment whose first entry records the damage. Without it the
+	// master refuses to start and names the file and offset.
+	AuditRecover bool `yaml:"audit_recover"`
 }
 
 // LoadConfig reads a YAML config file. A missing file is not an error

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/brine-cm/brine/master/api"
+	"github.com/brine-cm/brine/master/auditlog"
 	"github.com/brine-cm/brine/master/broker"
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/master/keyreg"
@@ -26,10 +27,6 @@ type Master struct {
 	cfg   Config
 	log   *slog.Logger
 	ready chan struct{}
-
-	// Audit receives key decisions and operator actions when set before
-	// Run; otherwise they are only logged.
-	Audit api.Auditor
 
 	mu        sync.Mutex
 	url       string
@@ -83,6 +80,11 @@ func (m *Master) Run(ctx context.Context) error {
 	if created {
 		m.log.Info("created master signing key", "finger", keys.Fingerprint(keys.Public(signer)))
 	}
+	sink, err := m.openAudit(signer)
+	if err != nil {
+		return err
+	}
+	defer m.closeAudit(sink)
 	opKey, created, err := keys.LoadOrCreate(cfg.OperatorKeyFile(), keys.User)
 	if err != nil {
 		return fmt.Errorf("master: operator key: %w", err)
@@ -147,8 +149,16 @@ func (m *Master) Run(ctx context.Context) error {
 	m.reg = reg
 	m.mu.Unlock()
 
+	octx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	auditStore, err := auditlog.OpenStore(octx, js, 1)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+
 	disp := jobs.New(nc, signer, "master", cfg.JobTTL, m.log)
-	srv, err := api.New(api.Config{NC: nc, Reg: reg, Jobs: disp, Kicker: b, Signer: signer, TLSFinger: tlsFinger, Audit: m.Audit,
+	disp.BeforePublish = sink.JobPublish
+	srv, err := api.New(api.Config{NC: nc, Reg: reg, Jobs: disp, Kicker: b, Signer: signer, TLSFinger: tlsFinger, Audit: sink, AuditStore: auditStore,
 		Log: m.log, Operators: opToks, Autosign: cfg.autosign, MaxBytes: cfg.MaxRequestBytes, MaxPending: cfg.MaxPending,
 		DefaultTimeout: cfg.Timeout})
 	if err != nil {

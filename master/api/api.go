@@ -20,15 +20,17 @@ import (
 
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/master/keyreg"
+	"github.com/brine-cm/brine/pkg/audit"
 	"github.com/brine-cm/brine/pkg/keys"
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats.go"
 )
 
-// Auditor receives every key decision and operator action. The master
-// wires the audit log here; a nil Auditor only logs.
+// Auditor records every key decision and operator action before it is
+// acknowledged; an error means the action must be refused. The master
+// wires its audit log (auditlog.Sink) here; a nil Auditor only logs.
 type Auditor interface {
-	Audit(ctx context.Context, action, actor string, detail map[string]any) error
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Kicker closes the live connections of a key so new permissions apply.
@@ -45,7 +47,9 @@ type Config struct {
 	Signer    proto.Signer
 	TLSFinger string
 	Audit     Auditor
-	Log       *slog.Logger
+	// AuditStore keeps the audit logs minions forward (nil: refused).
+	AuditStore AuditStore
+	Log        *slog.Logger
 	// Operators maps operator subject tokens to operator names.
 	Operators map[string]string
 	// Autosign decides whether a new key is accepted without an operator.
@@ -144,13 +148,14 @@ func (s *Server) LastSeen(id string) time.Time {
 	return s.lastSeen[id]
 }
 
-func (s *Server) audit(action, actor string, detail map[string]any) {
-	s.log.Info("audit", "action", action, "actor", actor, "detail", detail)
-	if s.cfg.Audit != nil {
-		if err := s.cfg.Audit.Audit(context.Background(), action, actor, detail); err != nil {
-			s.log.Error("audit write failed", "action", action, "err", err)
-		}
+// audit records e and returns an error when it could not be recorded, in
+// which case the caller refuses the action.
+func (s *Server) audit(ctx context.Context, e audit.Entry) error {
+	s.log.Debug("audit", "action", e.Action, "actor", e.Actor, "target", e.Target)
+	if s.cfg.Audit == nil {
+		return nil
 	}
+	return s.cfg.Audit.Record(ctx, e)
 }
 
 // event publishes a master event with a Salt-style tag.
@@ -227,6 +232,11 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 	state := proto.KeyPending
 	if s.cfg.Autosign != nil && s.cfg.Autosign(req.ID, req.Grains) {
 		state = proto.KeyAccepted
+		if err := s.audit(ctx, audit.Entry{Actor: "master", Action: "key.autosign", Target: req.ID, Outcome: "accepted",
+			Detail: map[string]any{"nkey": nkey, "finger": keys.Fingerprint(nkey)}}); err != nil {
+			s.log.Error("key request not auto-accepted", "id", req.ID, "err", err)
+			return
+		}
 	}
 	rec := keyreg.Minion{ID: req.ID, Nkey: nkey, State: state, Grains: req.Grains, OS: str(req.Grains["os"]),
 		Arch: str(req.Grains["cpuarch"]), FirstSeen: now, Updated: now}
@@ -235,9 +245,6 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 		return
 	}
 	s.event("key", "salt/key", map[string]any{"id": req.ID, "act": state, "finger": keys.Fingerprint(nkey)})
-	if state == proto.KeyAccepted {
-		s.audit("key.autosign", "master", map[string]any{"id": req.ID, "nkey": nkey})
-	}
 	s.status(req.ID, nkey, state, "")
 	if state == proto.KeyAccepted {
 		s.cfg.Kicker.Kick(nkey)
@@ -247,13 +254,17 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 // Deny records a known id presenting another key: denied table, event,
 // audit. It never accepts anything.
 func (s *Server) Deny(ctx context.Context, id, nkey, addr string) {
+	// Recorded first; the key stays refused whether or not this succeeds.
+	if err := s.audit(ctx, audit.Entry{Actor: "master", Action: "key.denied", Target: id, Outcome: "denied",
+		Detail: map[string]any{"nkey": nkey, "finger": keys.Fingerprint(nkey), "addr": addr}}); err != nil {
+		s.log.Error("denied key not recorded", "id", id, "err", err)
+	}
 	d, err := s.cfg.Reg.PutDenied(ctx, id, nkey, addr, time.Now().UTC())
 	if err != nil {
 		s.log.Error("record denied key", "id", id, "err", err)
 		return
 	}
 	s.event("key", "salt/key", map[string]any{"id": id, "act": proto.KeyDenied, "finger": keys.Fingerprint(nkey), "count": d.Count})
-	s.audit("key.denied", "master", map[string]any{"id": id, "nkey": nkey, "addr": addr, "count": d.Count})
 }
 
 func grainsChanged(a, b map[string]any) bool {
@@ -397,6 +408,10 @@ func (s *Server) handleAPI(m *nats.Msg) {
 		defer func() { <-s.sem; s.wg.Done() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
+		if err := s.auditCall(ctx, op, verb, m.Data); err != nil {
+			s.replyErr(m, err.Error())
+			return
+		}
 		out, err := h(s, ctx, op, m.Data)
 		if err != nil {
 			if errors.Is(err, proto.ErrMalformed) {
@@ -471,20 +486,28 @@ func (s *Server) keyChange(ctx context.Context, op string, data []byte, to strin
 			rep.Keys = append(rep.Keys, rec)
 			continue
 		}
-		var err error
 		action := "key.delete"
+		if to != "" {
+			action = "key." + map[string]string{proto.KeyAccepted: "accept", proto.KeyRejected: "reject"}[to]
+		}
+		e := audit.Entry{Actor: "op:" + op, Action: action, Target: m.ID, Outcome: "ok",
+			Detail: map[string]any{"nkey": m.Nkey, "finger": keys.Fingerprint(m.Nkey), "from": m.State}}
+		if err := s.audit(ctx, e); err != nil {
+			return nil, err
+		}
+		var err error
 		if to == "" {
 			err = s.cfg.Reg.Delete(ctx, m.ID)
 		} else {
-			action = "key." + map[string]string{proto.KeyAccepted: "accept", proto.KeyRejected: "reject"}[to]
 			m.State, m.Updated = to, time.Now().UTC()
 			err = s.cfg.Reg.Put(ctx, m)
 			rec.State = to
 		}
 		if err != nil {
+			e.Outcome, e.Detail["error"] = "failed", err.Error()
+			_ = s.audit(ctx, e)
 			return nil, err
 		}
-		s.audit(action, op, map[string]any{"id": m.ID, "nkey": m.Nkey})
 		s.event("key", "salt/key", map[string]any{"id": m.ID, "act": map[string]string{"": "delete"}[to] + to})
 		if to != "" {
 			s.status(m.ID, m.Nkey, to, "")
@@ -501,10 +524,16 @@ func (s *Server) keyChange(ctx context.Context, op string, data []byte, to strin
 			if cmd.DryRun {
 				continue
 			}
-			if err := s.cfg.Reg.DeleteDenied(ctx, d.ID, d.Nkey); err != nil {
+			e := audit.Entry{Actor: "op:" + op, Action: "key.delete", Target: d.ID, Outcome: "ok",
+				Detail: map[string]any{"nkey": d.Nkey, "finger": keys.Fingerprint(d.Nkey), "from": proto.KeyDenied}}
+			if err := s.audit(ctx, e); err != nil {
 				return nil, err
 			}
-			s.audit("key.delete", op, map[string]any{"id": d.ID, "nkey": d.Nkey, "state": proto.KeyDenied})
+			if err := s.cfg.Reg.DeleteDenied(ctx, d.ID, d.Nkey); err != nil {
+				e.Outcome, e.Detail["error"] = "failed", err.Error()
+				_ = s.audit(ctx, e)
+				return nil, err
+			}
 		}
 	}
 	return rep, nil
@@ -526,8 +555,14 @@ func (s *Server) run(ctx context.Context, op string, data []byte) (any, error) {
 	if req.TimeoutSec > 0 {
 		timeout = time.Duration(req.TimeoutSec * float64(time.Second))
 	}
-	s.audit("job.run", op, map[string]any{"fun": req.Fun, "tgt": req.Target.Expr, "tgt_type": req.Target.Type, "minions": len(targets)})
-	return s.cfg.Jobs.Run(ctx, req, targets, op, timeout)
+	rep, err := s.cfg.Jobs.Run(ctx, req, targets, op, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.auditReturns(ctx, req.Fun, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }
 
 // resolve turns a target into accepted minions. Glob and list are judged

@@ -38,6 +38,12 @@ type Dispatcher struct {
 	// Dropped counts returns that matched no job or came from a minion
 	// outside the job's targets.
 	Dropped atomic.Int64
+
+	// BeforePublish, when set, is called with the job (MinionID empty)
+	// and the resolved minion ids once the jid is known and before any
+	// envelope is sent; an error refuses the job. The master records the
+	// job in its audit log here.
+	BeforePublish func(ctx context.Context, job proto.Job, minions []string) error
 }
 
 type collector struct {
@@ -67,6 +73,17 @@ func (d *Dispatcher) Run(ctx context.Context, req proto.RunRequest, targets []Ta
 	c := &collector{want: map[string]string{}, got: map[string]proto.Return{}, done: make(chan struct{})}
 	for _, t := range targets {
 		c.want[proto.Token(t.ID)] = t.ID
+	}
+	if d.BeforePublish != nil {
+		ids := make([]string, len(targets))
+		for i, t := range targets {
+			ids[i] = t.ID
+		}
+		job := proto.Job{V: proto.Version, JID: jid, Master: d.master, Target: req.Target, Fun: req.Fun,
+			Args: req.Args, Kwargs: req.Kwargs, User: user, IssuedAt: now, NotAfter: now.Add(d.ttl)}
+		if err := d.BeforePublish(ctx, job, ids); err != nil {
+			return rep, err
+		}
 	}
 	d.mu.Lock()
 	d.pending[jid] = c

@@ -29,6 +29,7 @@ func serve(args []string, stderr io.Writer) int {
 	listen := fs.String("listen", "", "listen address HOST:PORT (default 0.0.0.0:4222)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	pprofAddr := fs.String("pprof", "", "serve the Go profiler on this loopback HOST:PORT (or BRINE_PPROF)")
+	auditRecover := fs.Bool("audit-recover", false, "start even if the audit log ends with a torn line, recording the damage in a new segment")
 	var fileRoots, pillarRoots multiFlag
 	fs.Var(&fileRoots, "file-root", "state tree root (repeatable)")
 	fs.Var(&pillarRoots, "pillar-root", "pillar tree root (repeatable)")
@@ -60,6 +61,9 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
+	}
+	if *auditRecover {
+		cfg.AuditRecover = true
 	}
 	if len(fileRoots) > 0 {
 		cfg.FileRoots = fileRoots

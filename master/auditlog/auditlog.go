@@ -1,0 +1,129 @@
+// Package auditlog is where the master records what happens: one Sink,
+// opened at start under DATA_DIR/audit and signed with the master key,
+// that every part of the master calls before it acknowledges an action,
+// and one Store that keeps every minion's forwarded log in a JetStream
+// stream after checking it against the minion's accepted key.
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/audit"
+	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nkeys"
+)
+
+// ErrUnavailable wraps every failed append, so callers and operators see
+// that an action was refused because it could not be recorded.
+var ErrUnavailable = errors.New("audit log unavailable, action refused")
+
+// Dir is the master's own audit log directory under its data dir. The CLI
+// on the master host reads the same path.
+func Dir(dataDir string) string { return filepath.Join(dataDir, "audit") }
+
+// Options tune Open.
+type Options struct {
+	// RecoverTornTail lets the master start after a crash left a torn last
+	// line: the log continues in a new segment whose first entry records
+	// the damage. Without it Open fails and names the file and offset.
+	RecoverTornTail bool
+	// SegmentSize overrides the segment size (0: the library default).
+	SegmentSize int64
+	Logger      *slog.Logger
+}
+
+// Sink is the master's audit log. Record is the one call every part of the
+// master uses; it returns only once the entry is on disk.
+type Sink struct {
+	log *audit.Log
+	lg  *slog.Logger
+}
+
+// Open opens (or creates) the log in dir, signing checkpoints with key.
+func Open(dir string, key nkeys.KeyPair, opts Options) (*Sink, error) {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	signer, err := audit.NKeySigner(key)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	l, err := audit.Open(dir, audit.Options{Signer: signer, Logger: lg, AllowTornTail: opts.RecoverTornTail, SegmentSize: opts.SegmentSize})
+	if err != nil {
+		if errors.Is(err, audit.ErrTornTail) {
+			return nil, fmt.Errorf("auditlog: %w (inspect the file, then start with --audit-recover to continue in a new segment that records the damage)", err)
+		}
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	return &Sink{log: l, lg: lg.With("component", "audit")}, nil
+}
+
+// Record appends e and returns once it is written and fsynced. An error
+// means the action was not recorded and must be refused; it wraps
+// ErrUnavailable.
+func (s *Sink) Record(ctx context.Context, e audit.Entry) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if _, err := s.log.Append(e); err != nil {
+		s.lg.Error("audit append failed", "action", e.Action, "actor", e.Actor, "err", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Log is the underlying log, for readers in the same process.
+func (s *Sink) Log() *audit.Log { return s.log }
+
+// Close seals the current segment with a signed checkpoint, so every
+// entry written so far is covered by the master's signature, and releases
+// the directory.
+func (s *Sink) Close() error {
+	serr := s.log.Seal()
+	cerr := s.log.Close()
+	if serr != nil {
+		return fmt.Errorf("auditlog: seal: %w", serr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("auditlog: close: %w", cerr)
+	}
+	return nil
+}
+
+// JobPublish records a job with its resolved minion list before any
+// envelope is sent; it has the shape of jobs.Dispatcher.BeforePublish.
+// Arguments are redacted by key name (password, secret, token, key, ...).
+func (s *Sink) JobPublish(ctx context.Context, job proto.Job, minions []string) error {
+	args := map[string]any{"fun": job.Fun}
+	if len(job.Args) > 0 {
+		args["arg"] = job.Args
+	}
+	if len(job.Kwargs) > 0 {
+		args["kwarg"] = job.Kwargs
+	}
+	if minions == nil {
+		minions = []string{}
+	}
+	return s.Record(ctx, audit.Entry{Actor: Actor(job.User), Action: "job.publish", Target: job.Target.Expr, JID: job.JID,
+		Args: args, Outcome: "published", Detail: map[string]any{"tgt_type": job.Target.Type, "minions": minions,
+			"not_after": job.NotAfter.UTC().Format(time.RFC3339Nano)}})
+}
+
+// Actor turns the user a job or API call names into an audit actor: an
+// operator name becomes op:<name>; reactor:… and schedule:… stay as they are.
+func Actor(user string) string {
+	if user == "" {
+		return "master"
+	}
+	if strings.Contains(user, ":") {
+		return user
+	}
+	return "op:" + user
+}
