@@ -84,9 +84,6 @@ func (h HighData) Map() map[string]any {
 	for _, id := range h.IDs {
 		d := h.Decls[id]
 		body := map[string]any{"__sls__": d.SLS, "__env__": d.Env}
-		if len(d.IncludedFrom) > 0 {
-			body["__sls_included_from__"] = toAny(d.IncludedFrom)
-		}
 		for _, s := range d.States {
 			var list []any
 			for _, a := range s.Args {
