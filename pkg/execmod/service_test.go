@@ -38,6 +38,7 @@ func TestServiceActions(t *testing.T) {
 		On("systemctl start nginx.service", backend.Result{}).
 		On("systemctl reload nginx.service", backend.Result{}).
 		On("systemctl enable nginx.service", backend.Result{}).
+		On("systemctl show --property=NeedDaemonReload --value nginx.service", backend.Result{Stdout: "no\n"}).
 		On("systemctl stop broken.service", backend.Result{ExitCode: 1, Stderr: "Job for broken.service failed.\n"})
 	r, c, au := svcFixture(rec)
 	for _, fn := range []string{"service.start", "service.reload", "service.enable"} {

@@ -35,7 +35,34 @@ func (s *Systemd) systemctl(ctx context.Context, args ...string) (backend.Cmd, b
 	return c, res, err
 }
 
+// reloadIfStale runs `systemctl daemon-reload` when the unit file changed
+// on disk since systemd read it (a file.managed on the unit just ran), so
+// the action uses the new definition, as Salt's systemd module does.
+func (s *Systemd) reloadIfStale(ctx context.Context, name string) error {
+	_, res, err := s.systemctl(ctx, "show", "--property=NeedDaemonReload", "--value", UnitName(name))
+	if err != nil {
+		return fmt.Errorf("systemd: show %s: %w", name, err)
+	}
+	if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != "yes" {
+		return nil
+	}
+	c, res, err := s.systemctl(ctx, "daemon-reload")
+	if err == nil {
+		err = backend.Check(c, res)
+	}
+	if err != nil {
+		return fmt.Errorf("systemd: daemon-reload: %w", err)
+	}
+	return nil
+}
+
 func (s *Systemd) action(ctx context.Context, verb, name string) error {
+	switch verb {
+	case "start", "restart", "reload", "enable":
+		if err := s.reloadIfStale(ctx, name); err != nil {
+			return err
+		}
+	}
 	c, res, err := s.systemctl(ctx, verb, UnitName(name))
 	if err == nil {
 		err = backend.Check(c, res)

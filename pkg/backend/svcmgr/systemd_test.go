@@ -36,6 +36,10 @@ func TestSystemdActionsCommandLines(t *testing.T) {
 	for _, v := range []string{"start", "stop", "restart", "reload", "enable", "disable"} {
 		rec.On("systemctl "+v+" nginx.service", backend.Result{})
 	}
+	// The unit file changed on disk before the first start only.
+	rec.On("systemctl show --property=NeedDaemonReload --value nginx.service", backend.Result{Stdout: "yes\n"})
+	rec.On("systemctl show --property=NeedDaemonReload --value nginx.service", backend.Result{Stdout: "no\n"})
+	rec.On("systemctl daemon-reload", backend.Result{})
 	s := NewSystemd(rec)
 	steps := []func(context.Context, string) error{s.Start, s.Stop, s.Restart, s.Reload, s.Enable, s.Disable, s.FullRestart}
 	for _, f := range steps {
@@ -43,11 +47,15 @@ func TestSystemdActionsCommandLines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	const stale = "systemctl show --property=NeedDaemonReload --value nginx.service"
 	want := []string{
-		"systemctl start nginx.service", "systemctl stop nginx.service",
-		"systemctl restart nginx.service", "systemctl reload nginx.service",
-		"systemctl enable nginx.service", "systemctl disable nginx.service",
-		"systemctl stop nginx.service", "systemctl start nginx.service",
+		stale, "systemctl daemon-reload", "systemctl start nginx.service",
+		"systemctl stop nginx.service",
+		stale, "systemctl restart nginx.service",
+		stale, "systemctl reload nginx.service",
+		stale, "systemctl enable nginx.service",
+		"systemctl disable nginx.service",
+		"systemctl stop nginx.service", stale, "systemctl start nginx.service",
 	}
 	if got := rec.CommandLines(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("commands:\n got %q\nwant %q", got, want)
@@ -63,7 +71,7 @@ func TestSystemdFailureCarriesMessage(t *testing.T) {
 	rec := backend.NewRecorded().On("systemctl start nosuch.service", backend.Result{
 		ExitCode: 5,
 		Stderr:   "Failed to start nosuch.service: Unit nosuch.service not found.\n",
-	})
+	}).On("systemctl show --property=NeedDaemonReload --value nosuch.service", backend.Result{Stdout: "no\n"})
 	err := NewSystemd(rec).Start(context.Background(), "nosuch")
 	var ce *backend.CommandError
 	if !errors.As(err, &ce) || ce.ExitCode != 5 {
