@@ -226,6 +226,7 @@ func (st *renderState) parse(name string, src []byte) (tpl *exec.Template, err e
 				Err: newPanicError("template engine failure", r)}
 		}
 	}()
+	src = dropTrailingCommas(src)
 	tpl, err = exec.NewTemplate(name, cfg, &fileLoader{st: st, name: name, src: src}, env)
 	if err != nil {
 		return nil, syntaxError(name, string(src), err)
