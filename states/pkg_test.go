@@ -43,9 +43,9 @@ func (a *pkgTestAudit) take() []string {
 	return r
 }
 
-type tLogWriter struct{ t testing.TB }
+type ptLogWriter struct{ t testing.TB }
 
-func (w tLogWriter) Write(p []byte) (int, error) {
+func (w ptLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
@@ -59,7 +59,7 @@ type pkgTestEnv struct {
 }
 
 func (e *pkgTestEnv) ctx(test bool) *execmod.Context {
-	var w io.Writer = tLogWriter{e.t}
+	var w io.Writer = ptLogWriter{e.t}
 	return &execmod.Context{
 		Ctx:      context.Background(),
 		Grains:   map[string]any{"os_family": "Debian", "init": "sysvinit"},
@@ -80,7 +80,7 @@ func (e *pkgTestEnv) state(fun, name string, args map[string]any, test bool) sta
 		args = map[string]any{}
 	}
 	res := f(&states.Request{Exec: e.ctx(test), ID: "id-" + name, Name: name, SLS: "test", Args: args})
-	e.t.Logf("pkg.%s %s %v test=%v -> result=%v comment=%q changes=%v", fun, name, args, test, fmtResult(res.Result), res.Comment, res.Changes)
+	e.t.Logf("pkg.%s %s %v test=%v -> result=%v comment=%q changes=%v", fun, name, args, test, ptFmt(res.Result), res.Comment, res.Changes)
 	return res
 }
 
@@ -93,24 +93,24 @@ func (e *pkgTestEnv) call(fn string, args []any, kw map[string]any) any {
 	return out
 }
 
-func fmtResult(b *bool) string {
+func ptFmt(b *bool) string {
 	if b == nil {
 		return "None"
 	}
 	return fmt.Sprint(*b)
 }
 
-func wantResult(t *testing.T, what string, res states.Result, result *bool, comment string) {
+func ptWantResult(t *testing.T, what string, res states.Result, result *bool, comment string) {
 	t.Helper()
-	if fmtResult(res.Result) != fmtResult(result) {
-		t.Errorf("%s: result = %s, want %s (comment %q)", what, fmtResult(res.Result), fmtResult(result), res.Comment)
+	if ptFmt(res.Result) != ptFmt(result) {
+		t.Errorf("%s: result = %s, want %s (comment %q)", what, ptFmt(res.Result), ptFmt(result), res.Comment)
 	}
 	if res.Comment != comment {
 		t.Errorf("%s: comment = %q, want %q", what, res.Comment, comment)
 	}
 }
 
-func wantChanges(t *testing.T, what string, got, want map[string]any) {
+func ptWantChanges(t *testing.T, what string, got, want map[string]any) {
 	t.Helper()
 	if len(got) == 0 && len(want) == 0 {
 		return
@@ -120,11 +120,11 @@ func wantChanges(t *testing.T, what string, got, want map[string]any) {
 	}
 }
 
-func bptr(b bool) *bool { return &b }
+func ptBool(b bool) *bool { return &b }
 
-// dpkgStatus is dpkg's own answer, independent of the code under test:
+// ptDpkgStatus is dpkg's own answer, independent of the code under test:
 // the version and the status word ("installed", "config-files") or "".
-func dpkgStatus(t *testing.T, name string) (version, status string) {
+func ptDpkgStatus(t *testing.T, name string) (version, status string) {
 	t.Helper()
 	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}\t${Status}", name).Output()
 	if err != nil {
@@ -138,8 +138,8 @@ func dpkgStatus(t *testing.T, name string) (version, status string) {
 	return v, f[2]
 }
 
-// archiveVersion is the candidate apt-cache reports, read here directly.
-func archiveVersion(t *testing.T, name string) string {
+// ptArchiveVersion is the candidate apt-cache reports, read here directly.
+func ptArchiveVersion(t *testing.T, name string) string {
 	t.Helper()
 	out, err := exec.Command("apt-cache", "policy", name).Output()
 	if err != nil {
@@ -168,16 +168,16 @@ func newPkgTestEnv(t *testing.T) *pkgTestEnv {
 	if _, err := e.reg.Call(e.ctx(false), "pkg.refresh_db", nil, map[string]any{"failhard": true}); err != nil {
 		t.Fatalf("apt cannot reach the Debian archive (apt-get update failed); this test installs %s from it: %v", pkgTestPkg, err)
 	}
-	if v := archiveVersion(t, pkgTestPkg); v == "" || v == "(none)" {
+	if v := ptArchiveVersion(t, pkgTestPkg); v == "" || v == "(none)" {
 		t.Fatalf("package %s is not in the configured archive (apt-cache policy shows no candidate)", pkgTestPkg)
 	}
-	if v, _ := dpkgStatus(t, pkgTestPkg); v != "" {
+	if v, _ := ptDpkgStatus(t, pkgTestPkg); v != "" {
 		if out, err := exec.Command("apt-get", "-y", "-q", "purge", pkgTestPkg).CombinedOutput(); err != nil {
 			t.Fatalf("purge pre-existing %s: %v: %s", pkgTestPkg, err, out)
 		}
 	}
 	t.Cleanup(func() {
-		if _, st := dpkgStatus(t, pkgTestPkg); st != "" {
+		if _, st := ptDpkgStatus(t, pkgTestPkg); st != "" {
 			if out, err := exec.Command("apt-get", "-y", "-q", "purge", pkgTestPkg).CombinedOutput(); err != nil {
 				t.Errorf("cleanup purge %s: %v: %s", pkgTestPkg, err, out)
 			}
@@ -189,22 +189,22 @@ func newPkgTestEnv(t *testing.T) *pkgTestEnv {
 func TestPkgStatesLiveApt(t *testing.T) {
 	e := newPkgTestEnv(t)
 	name := pkgTestPkg
-	cand := archiveVersion(t, name)
+	cand := ptArchiveVersion(t, name)
 
 	t.Run("installed test mode changes nothing", func(t *testing.T) {
 		res := e.state("installed", name, nil, true)
-		wantResult(t, "installed test=True", res, nil, "The following packages would be installed/updated: "+name)
-		wantChanges(t, "installed test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
-		if v, _ := dpkgStatus(t, name); v != "" {
+		ptWantResult(t, "installed test=True", res, nil, "The following packages would be installed/updated: "+name)
+		ptWantChanges(t, "installed test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		if v, _ := ptDpkgStatus(t, name); v != "" {
 			t.Fatalf("test mode installed %s %s", name, v)
 		}
 	})
 
 	t.Run("installed", func(t *testing.T) {
 		res := e.state("installed", name, nil, false)
-		wantResult(t, "installed", res, bptr(true), "The following packages were installed/updated: "+name)
-		wantChanges(t, "installed", res.Changes, map[string]any{name: map[string]any{"old": "", "new": cand}})
-		if v, st := dpkgStatus(t, name); v != cand || st != "installed" {
+		ptWantResult(t, "installed", res, ptBool(true), "The following packages were installed/updated: "+name)
+		ptWantChanges(t, "installed", res.Changes, map[string]any{name: map[string]any{"old": "", "new": cand}})
+		if v, st := ptDpkgStatus(t, name); v != cand || st != "installed" {
 			t.Fatalf("dpkg says %s is %q %q, want %q installed", name, v, st, cand)
 		}
 		if got, want := e.audit.take(), []string{"pkg.installed " + name + "  -> " + cand}; !reflect.DeepEqual(got, want) {
@@ -214,12 +214,12 @@ func TestPkgStatesLiveApt(t *testing.T) {
 
 	t.Run("installed is idempotent", func(t *testing.T) {
 		res := e.state("installed", name, nil, false)
-		wantResult(t, "installed again", res, bptr(true), "Package "+name+" is already installed")
-		wantChanges(t, "installed again", res.Changes, nil)
+		ptWantResult(t, "installed again", res, ptBool(true), "Package "+name+" is already installed")
+		ptWantChanges(t, "installed again", res.Changes, nil)
 		res = e.state("installed", name, nil, true)
-		wantResult(t, "installed again test=True", res, bptr(true), "Package "+name+" is already installed")
+		ptWantResult(t, "installed again test=True", res, ptBool(true), "Package "+name+" is already installed")
 		res = e.state("installed", "ignored", map[string]any{"pkgs": []any{name}}, false)
-		wantResult(t, "installed pkgs", res, bptr(true), "All specified packages are already installed")
+		ptWantResult(t, "installed pkgs", res, ptBool(true), "All specified packages are already installed")
 		if got := e.audit.take(); len(got) != 0 {
 			t.Errorf("nothing changed but the audit has %q", got)
 		}
@@ -227,15 +227,15 @@ func TestPkgStatesLiveApt(t *testing.T) {
 
 	t.Run("version pin", func(t *testing.T) {
 		res := e.state("installed", name, map[string]any{"version": cand}, false)
-		wantResult(t, "pinned to installed version", res, bptr(true), fmt.Sprintf("Version %s of package '%s' is already installed", cand, name))
+		ptWantResult(t, "pinned to installed version", res, ptBool(true), fmt.Sprintf("Version %s of package '%s' is already installed", cand, name))
 		res = e.state("installed", "x", map[string]any{"pkgs": []any{map[string]any{name: cand}}}, false)
-		wantResult(t, "pkgs pinned", res, bptr(true), "All specified packages are already installed and are at the desired version")
+		ptWantResult(t, "pkgs pinned", res, ptBool(true), "All specified packages are already installed and are at the desired version")
 		res = e.state("installed", name, map[string]any{"version": "0.0.1-brine"}, false)
 		if res.Result == nil || *res.Result || !strings.HasPrefix(res.Comment, "An error was encountered while installing package(s): ") ||
 			!strings.Contains(res.Comment, "0.0.1-brine") {
-			t.Errorf("pin to a missing version: result %s comment %q", fmtResult(res.Result), res.Comment)
+			t.Errorf("pin to a missing version: result %s comment %q", ptFmt(res.Result), res.Comment)
 		}
-		if v, _ := dpkgStatus(t, name); v != cand {
+		if v, _ := ptDpkgStatus(t, name); v != cand {
 			t.Errorf("failed pin changed the package to %q", v)
 		}
 	})
@@ -263,22 +263,22 @@ func TestPkgStatesLiveApt(t *testing.T) {
 
 	t.Run("removed", func(t *testing.T) {
 		res := e.state("removed", name, nil, true)
-		wantResult(t, "removed test=True", res, nil, "The following packages will be removed: "+name+".")
-		wantChanges(t, "removed test=True", res.Changes, map[string]any{name: map[string]any{"new": "removed", "old": ""}})
-		if v, _ := dpkgStatus(t, name); v != cand {
+		ptWantResult(t, "removed test=True", res, nil, "The following packages will be removed: "+name+".")
+		ptWantChanges(t, "removed test=True", res.Changes, map[string]any{name: map[string]any{"new": "removed", "old": ""}})
+		if v, _ := ptDpkgStatus(t, name); v != cand {
 			t.Fatalf("test mode removed %s", name)
 		}
 		res = e.state("removed", name, nil, false)
-		wantResult(t, "removed", res, bptr(true), "All targeted packages were removed.")
-		wantChanges(t, "removed", res.Changes, map[string]any{name: map[string]any{"old": cand, "new": ""}})
-		if _, st := dpkgStatus(t, name); st == "installed" {
+		ptWantResult(t, "removed", res, ptBool(true), "All targeted packages were removed.")
+		ptWantChanges(t, "removed", res.Changes, map[string]any{name: map[string]any{"old": cand, "new": ""}})
+		if _, st := ptDpkgStatus(t, name); st == "installed" {
 			t.Fatalf("%s still installed", name)
 		}
 		if got, want := e.audit.take(), []string{"pkg.removed " + name + " " + cand + " -> "}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
 		res = e.state("removed", name, nil, false)
-		wantResult(t, "removed again", res, bptr(true), "All specified packages are already absent")
+		ptWantResult(t, "removed again", res, ptBool(true), "All specified packages are already absent")
 	})
 
 	t.Run("pinned install through the exec module, then purged", func(t *testing.T) {
@@ -287,31 +287,31 @@ func TestPkgStatesLiveApt(t *testing.T) {
 			t.Fatalf("pkg.install = %v, want %v", out, want)
 		}
 		res := e.state("purged", name, nil, true)
-		wantResult(t, "purged test=True", res, nil, "The following packages will be purged: "+name+".")
+		ptWantResult(t, "purged test=True", res, nil, "The following packages will be purged: "+name+".")
 		res = e.state("purged", name, nil, false)
-		wantResult(t, "purged", res, bptr(true), "All targeted packages were purged.")
-		wantChanges(t, "purged", res.Changes, map[string]any{
+		ptWantResult(t, "purged", res, ptBool(true), "All targeted packages were purged.")
+		ptWantChanges(t, "purged", res.Changes, map[string]any{
 			"removed":   map[string]any{},
 			"installed": map[string]any{name: map[string]any{"old": cand, "new": ""}},
 		})
-		if _, st := dpkgStatus(t, name); st != "" {
+		if _, st := ptDpkgStatus(t, name); st != "" {
 			t.Fatalf("dpkg still knows %s as %q after purge", name, st)
 		}
 		res = e.state("purged", name, nil, false)
-		wantResult(t, "purged again", res, bptr(true), "None of the targeted packages are installed or partially installed")
+		ptWantResult(t, "purged again", res, ptBool(true), "None of the targeted packages are installed or partially installed")
 	})
 
 	t.Run("latest", func(t *testing.T) {
 		res := e.state("latest", name, nil, true)
-		wantResult(t, "latest test=True", res, nil, "The following packages would be installed/upgraded: "+name)
-		wantChanges(t, "latest test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		ptWantResult(t, "latest test=True", res, nil, "The following packages would be installed/upgraded: "+name)
+		ptWantChanges(t, "latest test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
 		res = e.state("latest", name, nil, false)
-		wantResult(t, "latest", res, bptr(true), "The following packages were successfully installed/upgraded: "+name)
-		if v, _ := dpkgStatus(t, name); v != cand {
+		ptWantResult(t, "latest", res, ptBool(true), "The following packages were successfully installed/upgraded: "+name)
+		if v, _ := ptDpkgStatus(t, name); v != cand {
 			t.Fatalf("after pkg.latest dpkg says %q", v)
 		}
 		res = e.state("latest", name, nil, false)
-		wantResult(t, "latest again", res, bptr(true), "Package "+name+" is already up-to-date")
+		ptWantResult(t, "latest again", res, ptBool(true), "Package "+name+" is already up-to-date")
 		out := e.call("pkg.remove", []any{name}, nil)
 		if want := map[string]any{name: map[string]any{"old": cand, "new": ""}}; !reflect.DeepEqual(out, want) {
 			t.Fatalf("pkg.remove = %v", out)
@@ -320,17 +320,17 @@ func TestPkgStatesLiveApt(t *testing.T) {
 
 	t.Run("installed with a version pin", func(t *testing.T) {
 		res := e.state("installed", name, map[string]any{"version": cand}, true)
-		wantResult(t, "pinned test=True", res, nil, "The following packages would be installed/updated: "+name)
-		wantChanges(t, "pinned test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
+		ptWantResult(t, "pinned test=True", res, nil, "The following packages would be installed/updated: "+name)
+		ptWantChanges(t, "pinned test=True", res.Changes, map[string]any{name: map[string]any{"new": cand, "old": ""}})
 		res = e.state("installed", name, map[string]any{"version": cand}, false)
-		wantResult(t, "pinned", res, bptr(true), "The following packages were installed/updated: "+name+"="+cand)
-		if v, _ := dpkgStatus(t, name); v != cand {
+		ptWantResult(t, "pinned", res, ptBool(true), "The following packages were installed/updated: "+name+"="+cand)
+		if v, _ := ptDpkgStatus(t, name); v != cand {
 			t.Fatalf("after the pinned install dpkg says %q", v)
 		}
 		res = e.state("removed", name, map[string]any{"version": "0.0.1-brine"}, false)
-		wantResult(t, "removed other version", res, bptr(true), "All specified packages (matching specified versions) are already absent")
+		ptWantResult(t, "removed other version", res, ptBool(true), "All specified packages (matching specified versions) are already absent")
 		res = e.state("removed", name, map[string]any{"version": cand}, false)
-		wantResult(t, "removed pinned", res, bptr(true), "All targeted packages were removed.")
+		ptWantResult(t, "removed pinned", res, ptBool(true), "All targeted packages were removed.")
 	})
 
 	t.Run("uptodate test mode", func(t *testing.T) {
@@ -341,26 +341,26 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		pending := strings.Count(string(out), "\nConf ")
 		res := e.state("uptodate", "system", nil, true)
 		if pending == 0 {
-			wantResult(t, "uptodate test=True", res, bptr(true), "System is already up-to-date")
+			ptWantResult(t, "uptodate test=True", res, ptBool(true), "System is already up-to-date")
 		} else {
-			wantResult(t, "uptodate test=True", res, nil, "System update will be performed")
+			ptWantResult(t, "uptodate test=True", res, nil, "System update will be performed")
 			if len(res.Changes) != pending {
 				t.Errorf("uptodate test=True lists %d changes, apt-get -s upgrade configures %d", len(res.Changes), pending)
 			}
 		}
 		res = e.state("uptodate", "system", map[string]any{"pkgs": []any{name}}, false)
-		wantResult(t, "uptodate of an absent package", res, bptr(true), "System is already up-to-date")
+		ptWantResult(t, "uptodate of an absent package", res, ptBool(true), "System is already up-to-date")
 	})
 
 	t.Run("unknown package", func(t *testing.T) {
 		res := e.state("installed", "x", map[string]any{"pkgs": []any{name, "brine-no-such-package"}}, false)
-		wantResult(t, "installed unknown", res, bptr(false),
+		ptWantResult(t, "installed unknown", res, ptBool(false),
 			"The following package(s) were not found, and no possible matches were found in the package db: brine-no-such-package")
-		if v, _ := dpkgStatus(t, name); v != "" {
+		if v, _ := ptDpkgStatus(t, name); v != "" {
 			t.Errorf("a failed preflight still installed %s", name)
 		}
 		res = e.state("latest", "brine-no-such-package", nil, false)
-		wantResult(t, "latest unknown", res, bptr(false), "No information found for 'brine-no-such-package'.")
+		ptWantResult(t, "latest unknown", res, ptBool(false), "No information found for 'brine-no-such-package'.")
 	})
 }
 
@@ -370,6 +370,6 @@ func TestPkgStateBadArguments(t *testing.T) {
 		Args: map[string]any{"pkgs": []any{map[string]any{"a": "1", "b": "2"}}}}
 	res := states.Pkg().Funcs["installed"](r)
 	if res.Result == nil || *res.Result || !strings.HasPrefix(res.Comment, "Invalidly formatted 'pkgs' parameter") {
-		t.Fatalf("result %s comment %q", fmtResult(res.Result), res.Comment)
+		t.Fatalf("result %s comment %q", ptFmt(res.Result), res.Comment)
 	}
 }

@@ -85,7 +85,7 @@ func (e *svcTestEnv) runName(fun, name string, args map[string]any, test bool) s
 		}
 		res = f(req)
 	}
-	e.t.Logf("service.%s %s %v test=%v -> result=%s comment=%q changes=%v", fun, name, args, test, fmtResult(res.Result), res.Comment, res.Changes)
+	e.t.Logf("service.%s %s %v test=%v -> result=%s comment=%q changes=%v", fun, name, args, test, ptFmt(res.Result), res.Comment, res.Changes)
 	return res
 }
 
@@ -105,26 +105,26 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 
 	t.Run("missing service", func(t *testing.T) {
 		res := e.runName("running", "brinetest-absent", nil, false)
-		wantResult(t, "running absent", res, bptr(false), "The named service brinetest-absent is not available")
+		ptWantResult(t, "running absent", res, ptBool(false), "The named service brinetest-absent is not available")
 		res = e.runName("dead", "brinetest-absent", nil, false)
-		wantResult(t, "dead absent", res, bptr(true), "The named service brinetest-absent is not available")
+		ptWantResult(t, "dead absent", res, ptBool(true), "The named service brinetest-absent is not available")
 		res = e.runName("running", "brinetest-absent", nil, true)
-		wantResult(t, "running absent test=True", res, nil, "Service brinetest-absent not present; if created in this state run, it would have been started")
+		ptWantResult(t, "running absent test=True", res, nil, "Service brinetest-absent not present; if created in this state run, it would have been started")
 	})
 
 	t.Run("running", func(t *testing.T) {
 		res := e.run("running", nil, true)
-		wantResult(t, "running test=True", res, nil, "Service "+n+" is set to start")
+		ptWantResult(t, "running test=True", res, nil, "Service "+n+" is set to start")
 		if _, up := d.Pid(); up {
 			t.Fatal("test mode started the daemon")
 		}
 		res = e.run("running", nil, false)
-		wantResult(t, "running", res, bptr(true), "Started Service "+n)
-		wantChanges(t, "running", res.Changes, map[string]any{n: true})
+		ptWantResult(t, "running", res, ptBool(true), "Started Service "+n)
+		ptWantChanges(t, "running", res.Changes, map[string]any{n: true})
 		e.pid()
 		res = e.run("running", nil, false)
-		wantResult(t, "running again", res, bptr(true), "The service "+n+" is already running")
-		wantChanges(t, "running again", res.Changes, nil)
+		ptWantResult(t, "running again", res, ptBool(true), "The service "+n+" is already running")
+		ptWantChanges(t, "running again", res.Changes, nil)
 		if got, want := e.audit.take(), []string{n + " start"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
@@ -133,13 +133,13 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 	t.Run("mod_watch restart", func(t *testing.T) {
 		before := e.pid()
 		res := e.run("mod_watch", map[string]any{"sfun": "running"}, true)
-		wantResult(t, "mod_watch test=True", res, nil, "Service is set to be restarted")
+		ptWantResult(t, "mod_watch test=True", res, nil, "Service is set to be restarted")
 		if e.pid() != before {
 			t.Fatal("test mode restarted the daemon")
 		}
 		res = e.run("mod_watch", map[string]any{"sfun": "running"}, false)
-		wantResult(t, "mod_watch", res, bptr(true), "Service restarted")
-		wantChanges(t, "mod_watch", res.Changes, map[string]any{n: true})
+		ptWantResult(t, "mod_watch", res, ptBool(true), "Service restarted")
+		ptWantChanges(t, "mod_watch", res.Changes, map[string]any{n: true})
 		if after := e.pid(); after == before {
 			t.Fatalf("restart kept pid %d", before)
 		}
@@ -148,7 +148,7 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 	t.Run("mod_watch reload", func(t *testing.T) {
 		before := e.pid()
 		res := e.run("mod_watch", map[string]any{"sfun": "running", "reload": true}, false)
-		wantResult(t, "mod_watch reload", res, bptr(true), "Service reloaded")
+		ptWantResult(t, "mod_watch reload", res, ptBool(true), "Service reloaded")
 		svctest.WaitFor(t, 10*time.Second, "the daemon to handle SIGHUP", func() bool { return d.Reloads() == 1 })
 		if e.pid() != before {
 			t.Fatal("reload replaced the daemon")
@@ -158,7 +158,7 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 	t.Run("mod_watch full_restart", func(t *testing.T) {
 		before := e.pid()
 		res := e.run("mod_watch", map[string]any{"sfun": "running", "full_restart": true}, false)
-		wantResult(t, "mod_watch full_restart", res, bptr(true), "Service fully restarted")
+		ptWantResult(t, "mod_watch full_restart", res, ptBool(true), "Service fully restarted")
 		if e.pid() == before {
 			t.Fatal("full restart kept the pid")
 		}
@@ -166,41 +166,41 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 
 	t.Run("mod_watch without sfun", func(t *testing.T) {
 		res := e.run("mod_watch", nil, false)
-		wantResult(t, "mod_watch no sfun", res, bptr(false), "Unable to trigger watch for service.None")
+		ptWantResult(t, "mod_watch no sfun", res, ptBool(false), "Unable to trigger watch for service.None")
 	})
 
 	t.Run("enabled and disabled", func(t *testing.T) {
 		res := e.run("enabled", nil, true)
-		wantResult(t, "enabled test=True", res, nil, "Service "+n+" set to be enabled")
+		ptWantResult(t, "enabled test=True", res, nil, "Service "+n+" set to be enabled")
 		if l := d.Links(); len(l) != 0 {
 			t.Fatalf("test mode created links %v", l)
 		}
 		res = e.run("enabled", nil, false)
-		wantResult(t, "enabled", res, bptr(true), "Service "+n+" has been enabled, and is in the desired state")
-		wantChanges(t, "enabled", res.Changes, map[string]any{n: true})
+		ptWantResult(t, "enabled", res, ptBool(true), "Service "+n+" has been enabled, and is in the desired state")
+		ptWantChanges(t, "enabled", res.Changes, map[string]any{n: true})
 		if len(d.StartLinks("2")) != 1 {
 			t.Fatalf("no start link in rc2.d: %v", d.Links())
 		}
 		res = e.run("enabled", nil, false)
-		wantResult(t, "enabled again", res, bptr(true), "Service "+n+" is already enabled, and is in the desired state")
-		wantChanges(t, "enabled again", res.Changes, nil)
+		ptWantResult(t, "enabled again", res, ptBool(true), "Service "+n+" is already enabled, and is in the desired state")
+		ptWantChanges(t, "enabled again", res.Changes, nil)
 
 		res = e.run("disabled", nil, false)
-		wantResult(t, "disabled", res, bptr(true), "Service "+n+" has been disabled, and is in the desired state")
-		wantChanges(t, "disabled", res.Changes, map[string]any{n: true})
+		ptWantResult(t, "disabled", res, ptBool(true), "Service "+n+" has been disabled, and is in the desired state")
+		ptWantChanges(t, "disabled", res.Changes, map[string]any{n: true})
 		if len(d.StartLinks("2")) != 0 {
 			t.Fatalf("start link left in rc2.d: %v", d.Links())
 		}
 		res = e.run("disabled", nil, false)
-		wantResult(t, "disabled again", res, bptr(true), "Service "+n+" is already disabled, and is in the desired state")
+		ptWantResult(t, "disabled again", res, ptBool(true), "Service "+n+" is already disabled, and is in the desired state")
 
 		res = e.run("running", map[string]any{"enable": true}, false)
-		wantResult(t, "running enable=True", res, bptr(true), "Service "+n+" has been enabled, and is in the desired state")
+		ptWantResult(t, "running enable=True", res, ptBool(true), "Service "+n+" has been enabled, and is in the desired state")
 		if len(d.StartLinks("2")) != 1 {
 			t.Fatalf("running enable=True left no start link: %v", d.Links())
 		}
 		res = e.run("running", map[string]any{"enabled": true}, false)
-		wantResult(t, "running enabled typo", res, bptr(false), "Service "+n+" uses non-existent option \"enabled\".  Perhaps \"enable\" option was intended?")
+		ptWantResult(t, "running enabled typo", res, ptBool(false), "Service "+n+" uses non-existent option \"enabled\".  Perhaps \"enable\" option was intended?")
 		if got, want := e.audit.take(), []string{n + " restart", n + " reload", n + " full_restart", n + " enable", n + " disable", n + " enable"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
@@ -208,23 +208,23 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 
 	t.Run("dead", func(t *testing.T) {
 		res := e.run("dead", nil, true)
-		wantResult(t, "dead test=True", res, nil, "Service "+n+" is set to be killed")
+		ptWantResult(t, "dead test=True", res, nil, "Service "+n+" is set to be killed")
 		e.pid()
 		res = e.run("dead", map[string]any{"enable": false}, false)
-		wantResult(t, "dead enable=False", res, bptr(true), "Service "+n+" has been disabled, and is dead")
-		wantChanges(t, "dead enable=False", res.Changes, map[string]any{n: true})
+		ptWantResult(t, "dead enable=False", res, ptBool(true), "Service "+n+" has been disabled, and is dead")
+		ptWantChanges(t, "dead enable=False", res.Changes, map[string]any{n: true})
 		if _, up := d.Pid(); up {
 			t.Fatal("daemon still running after service.dead")
 		}
 		res = e.run("dead", nil, false)
-		wantResult(t, "dead again", res, bptr(true), "The service "+n+" is already dead")
+		ptWantResult(t, "dead again", res, ptBool(true), "The service "+n+" is already dead")
 		res = e.run("mod_watch", map[string]any{"sfun": "dead"}, false)
-		wantResult(t, "mod_watch dead", res, bptr(true), "Service is already stopped")
+		ptWantResult(t, "mod_watch dead", res, ptBool(true), "Service is already stopped")
 		res = e.run("mod_watch", map[string]any{"sfun": "running"}, false)
-		wantResult(t, "mod_watch on a stopped service", res, bptr(true), "Service started")
+		ptWantResult(t, "mod_watch on a stopped service", res, ptBool(true), "Service started")
 		e.pid()
 		res = e.run("mod_watch", map[string]any{"sfun": "dead"}, false)
-		wantResult(t, "mod_watch dead on a running service", res, bptr(true), "Service stopped")
+		ptWantResult(t, "mod_watch dead on a running service", res, ptBool(true), "Service stopped")
 		if _, up := d.Pid(); up {
 			t.Fatal("mod_watch for service.dead left the daemon running")
 		}
@@ -295,12 +295,12 @@ func TestServiceWatchThroughEngine(t *testing.T) {
 		if !ok {
 			t.Fatalf("no result for %s in %v", key, res)
 		}
-		t.Logf("%s: result=%s comment=%q changes=%v", key, fmtResult(r.Result), r.Comment, r.Changes)
+		t.Logf("%s: result=%s comment=%q changes=%v", key, ptFmt(r.Result), r.Comment, r.Changes)
 		return r
 	}
 	r := apply("a\n")
 	if r.Result == nil || !*r.Result || r.Comment != "Started Service "+d.Name {
-		t.Fatalf("first apply: %s %q", fmtResult(r.Result), r.Comment)
+		t.Fatalf("first apply: %s %q", ptFmt(r.Result), r.Comment)
 	}
 	pid1, ok := d.Pid()
 	if !ok {
@@ -315,7 +315,7 @@ func TestServiceWatchThroughEngine(t *testing.T) {
 	}
 	r = apply("b\n")
 	if r.Result == nil || !*r.Result || r.Comment != "Service restarted" {
-		t.Fatalf("changed file: %s %q", fmtResult(r.Result), r.Comment)
+		t.Fatalf("changed file: %s %q", ptFmt(r.Result), r.Comment)
 	}
 	if pid2, ok := d.Pid(); !ok || pid2 == pid1 {
 		t.Fatalf("watch did not restart the daemon (pid %d -> %d)", pid1, pid2)
