@@ -149,6 +149,8 @@ func decodeNode(n *yaml.Node, depth int) (any, error) {
 		return nil, posErr(n, errors.New("document nested too deeply"))
 	}
 	switch n.Kind {
+	case 0:
+		return nil, nil // an empty document
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil

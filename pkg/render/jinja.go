@@ -61,6 +61,7 @@ func environment() (*exec.Environment, *config.Config) {
 		for name, fn := range saltFilters() {
 			filters.Update(exec.NewFilterSet(map[string]exec.FilterFunction{name: fn}))
 		}
+		propagateErrors(filters)
 		tests := exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests)
 		tests.Update(exec.NewTestSet(saltTests()))
 		all := map[string]parser.ControlStructureParser{}
@@ -88,6 +89,41 @@ func environment() (*exec.Environment, *config.Config) {
 		}
 	})
 	return baseEnv, baseCfg
+}
+
+// filterNames lists every filter the environment registers (gonja's and
+// this package's); FilterSet cannot enumerate itself.
+var gonjaFilterNames = []string{"abs", "attr", "batch", "capitalize", "center", "default", "d", "dictsort",
+	"e", "escape", "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent", "int",
+	"join", "items", "last", "length", "count", "list", "lower", "map", "max", "min", "pprint", "random",
+	"rejectattr", "reject", "replace", "reverse", "round", "safe", "selectattr", "select", "slice", "sort",
+	"string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode",
+	"urlize", "wordcount", "wordwrap", "xmlattr"}
+
+// propagateErrors makes every filter pass a failed value through
+// unchanged: gonja hands a filter the error of a failed expression (a
+// macro whose body failed, piped into load_yaml) as if it were a value,
+// and most filters would turn it into an empty string, hiding the failure.
+func propagateErrors(fs *exec.FilterSet) {
+	names := append([]string(nil), gonjaFilterNames...)
+	for name := range saltFilters() {
+		names = append(names, name)
+	}
+	for name := range pymodFilters() {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		inner, ok := fs.Get(name)
+		if !ok {
+			continue
+		}
+		_ = fs.Replace(name, func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			if in.IsError() {
+				return in
+			}
+			return inner(e, in, va)
+		})
+	}
 }
 
 // positioned makes a statement's parse errors carry the statement's

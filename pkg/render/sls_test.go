@@ -360,3 +360,26 @@ func TestMissingFilePosition(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestErrorsInsideMacrosAndFilters(t *testing.T) {
+	ec := tree(t, map[string]string{
+		"lib/macros.jinja": "{%- macro load(f) %}\n{%- load_yaml as v %}{% include f ignore missing %}{% endload %}\n{{ salt['test.fail']() }}\n{%- endmacro %}",
+	})
+	// A failure inside an imported macro is reported in the macro's file,
+	// even when the macro's output is piped through filters.
+	_, err := SLS(ec, "m", "m.sls", []byte("{% from 'lib/macros.jinja' import load %}\na: {{ load('x.yaml') | load_yaml | default({}) }}\n"))
+	var pe *Error
+	if !errors.As(err, &pe) || pe.File != "lib/macros.jinja" || pe.Line != 3 || !strings.Contains(pe.Error(), "deliberate failure") {
+		t.Fatalf("got %v", err)
+	}
+	// A failing call piped into a filter is not swallowed by the filter.
+	_, err = SLS(ec, "m", "m.sls", []byte("a: {{ salt['test.fail']() | default('fallback') }}\n"))
+	if !errors.As(err, &pe) || pe.Line != 1 || !strings.Contains(pe.Error(), "deliberate failure") {
+		t.Fatalf("got %v", err)
+	}
+	// load_yaml of nothing is None.
+	out, err := Jinja(ec, "m.sls", []byte("{% load_yaml as v %}{% endload %}{{ v is none }} {{ '' | load_yaml is none }}"), nil)
+	if err != nil || out != "True True" {
+		t.Fatalf("got %q %v", out, err)
+	}
+}

@@ -564,6 +564,8 @@ func wrapSet(orig parser.ControlStructureParser) parser.ControlStructureParser {
 type macroStmt struct {
 	inner exec.ControlStructure
 	name  string
+	file  string // the template defining the macro
+	src   []byte
 }
 
 func (s *macroStmt) Position() *tokens.Token { return s.inner.Position() }
@@ -582,14 +584,20 @@ func (s *macroStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) 
 	if !ok {
 		return nil
 	}
-	name := s.name
+	name, file, src := s.name, s.file, s.src
 	r.Environment.Context.Set(s.name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
 		st.depth++
 		defer func() { st.depth-- }()
 		if st.depth > maxDepth {
 			return exec.AsValue(st.fail(fmt.Errorf("macro %q nested more than %d deep", name, maxDepth), name))
 		}
-		return m(params)
+		out := m(params)
+		if out.IsError() && st.inner == nil && file != "" {
+			// Lines in the failure are the macro's, in the file that
+			// defines it, wherever it was called from.
+			st.inner = st.position(file, string(src), out)
+		}
+		return out
 	}))
 	return nil
 }
@@ -608,6 +616,10 @@ func wrapMacro(orig parser.ControlStructureParser) parser.ControlStructureParser
 		if !ok {
 			return nil, errors.New("macro: unexpected statement type")
 		}
-		return &macroStmt{inner: ecs, name: name}, nil
+		ms := &macroStmt{inner: ecs, name: name}
+		if l, ok := p.Loader.(*fileLoader); ok {
+			ms.file, ms.src = l.name, l.src
+		}
+		return ms, nil
 	}
 }
