@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brine-cm/brine/pkg/audit"
 	"github.com/brine-cm/brine/pkg/bus"
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/keys"
@@ -66,6 +67,10 @@ type Config struct {
 	Ephemeral bool
 	// Key is the nkey an Ephemeral minion uses (nil: a new one).
 	Key nkeys.KeyPair
+	// AuditRecover lets the minion start when its audit log ends with a
+	// torn line: the log continues in a new segment that records the
+	// damage. Without it the minion refuses to start.
+	AuditRecover bool
 }
 
 // Pin is what the minion trusts about its master, kept in DataDir.
@@ -92,6 +97,11 @@ type Minion struct {
 	replay   *replayCache
 	sem      chan struct{}
 	wg       sync.WaitGroup
+
+	// audit is the minion's own audit log (nil when Ephemeral);
+	// auditPoke wakes the forwarder after an append.
+	audit     *audit.Log
+	auditPoke chan struct{}
 
 	// Counters of refused jobs, for tests and monitoring.
 	Refused atomic.Int64
@@ -141,6 +151,10 @@ func (m *Minion) Run(ctx context.Context) error {
 		return err
 	}
 	defer m.replay.Close()
+	if err := m.openAudit(kp); err != nil {
+		return err
+	}
+	defer m.closeAudit()
 
 	reconnected := make(chan struct{}, 1)
 	opts := bus.Options(bus.Identity{Name: m.cfg.ID, Key: kp, Inbox: proto.Inbox(m.cfg.ID)}, nil, m.log, m.cfg.ReconnectMax)
@@ -190,7 +204,11 @@ func (m *Minion) Run(ctx context.Context) error {
 		if !m.hello(ctx, nc) {
 			continue
 		}
-		m.once.Do(func() { close(m.ready) })
+		m.once.Do(func() {
+			close(m.ready)
+			m.wg.Add(1)
+			go func() { defer m.wg.Done(); m.forwardAudit(ctx, nc) }()
+		})
 		select {
 		case <-ctx.Done():
 		case <-reconnected:
@@ -410,30 +428,34 @@ func jitter(d time.Duration) time.Duration {
 func (m *Minion) onJob(ctx context.Context, nc *nats.Conn, msg *nats.Msg) {
 	p := m.pin.Load()
 	if p == nil {
-		m.refuse("job before the master is pinned", nil)
+		m.refuse("job before the master is pinned", nil, msg.Data)
 		return
 	}
 	v, _ := m.verifier.Load().(nkeys.KeyPair)
 	if v == nil {
-		m.refuse("job before the master is pinned", nil)
+		m.refuse("job before the master is pinned", nil, msg.Data)
 		return
 	}
 	if err := proto.VerifySigned(v, p.MasterKey, msg.Data, msg.Header); err != nil {
-		m.refuse("job signature", err)
+		m.refuse("job signature", err, msg.Data)
 		return
 	}
 	job, err := proto.DecodeJob(msg.Data, m.cfg.Limits)
 	if err != nil {
-		m.refuse("job envelope", err)
+		m.refuse("job envelope", err, msg.Data)
 		return
 	}
 	now := time.Now()
 	if err := job.Check(m.cfg.ID, now, m.cfg.Limits); err != nil {
-		m.refuse("job check", err)
+		m.refuse("job check", err, msg.Data)
 		return
 	}
 	if err := m.replay.Add(job.JID, job.NotAfter, now); err != nil {
-		m.refuse("job replay", err)
+		m.refuse("job replay", err, msg.Data)
+		return
+	}
+	if err := m.recordReceived(job); err != nil {
+		m.refuseUnaudited(nc, job, err)
 		return
 	}
 	select {
@@ -448,8 +470,9 @@ func (m *Minion) onJob(ctx context.Context, nc *nats.Conn, msg *nats.Msg) {
 	}()
 }
 
-func (m *Minion) refuse(what string, err error) {
+func (m *Minion) refuse(what string, err error, data []byte) {
 	m.Refused.Add(1)
+	m.recordRefusal(what, err, data)
 	m.log.Warn("job refused", "check", what, "err", err)
 }
 
@@ -459,6 +482,7 @@ func (m *Minion) run(ctx context.Context, nc *nats.Conn, job *proto.Job) {
 	log.Info("running job", "user", job.User)
 	ec := &execmod.Context{Ctx: ctx, Grains: m.cfg.Grains, Pillar: map[string]any{}, Opts: m.cfg.Opts, Log: log,
 		Files: m.cfg.Files, Registry: m.cfg.Registry, Saltenv: "base"}
+	ec.Audit = m.jobAuditor(job)
 	if v, ok := job.Kwargs["test"].(bool); ok {
 		ec.Test = v
 	}
@@ -479,6 +503,7 @@ func (m *Minion) run(ctx context.Context, nc *nats.Conn, job *proto.Job) {
 			}
 		}
 	}
+	m.recordReturn(job, &ret)
 	b, err := json.Marshal(ret)
 	if err != nil {
 		b, _ = json.Marshal(proto.Return{V: proto.Version, JID: job.JID, ID: m.cfg.ID, Fun: job.Fun, Return: "ERROR: unencodable return: " + err.Error(), Retcode: 1})

@@ -186,7 +186,7 @@ func Main(args []string, io IO) int {
 		return 2
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(io.Err, "usage: brine-master key|run ...")
+		fmt.Fprintln(io.Err, "usage: brine-master key|run|audit ...")
 		return 2
 	}
 	var code int
@@ -195,6 +195,8 @@ func Main(args []string, io IO) int {
 		code, err = keyCmd(g, rest[1:], io)
 	case "run":
 		code, err = runCmd(g, rest[1:], io)
+	case "audit":
+		code, err = auditCmd(g, rest[1:], io)
 	default:
 		fmt.Fprintf(io.Err, "brine-master: unknown command %q\n", rest[0])
 		return 2

@@ -39,6 +39,8 @@ commands:
   key      manage minion keys: list|accept|reject|delete|finger [ID|GLOB...] [--all] [-y] [--out json|yaml]
              salt-key letters: -L -a ID -A -r ID -R -d ID -D -f ID -F
   run      run a function: run [-L|-E|-G] [-t SECONDS] [--out FORMAT] TARGET FUNCTION [ARG...] [KEY=VALUE...]
+  audit    the audit log: tail [-f] [-n N] | show [--actor --action --target --jid --since --until --minion ID]
+             | verify [--local]; --out json prints JSON lines (see docs/audit.md)
 `)
 }
 

@@ -40,6 +40,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	tlsFinger := fs.String("master-tls-finger", "", "expected fingerprint of the master's TLS certificate")
 	ca := fs.String("master-ca", "", "CA file to verify the master's certificate with, instead of pinning")
 	logLevel := fs.String("log-level", "", "debug, info, warning or error")
+	auditRecover := fs.Bool("audit-recover", false, "start even if the audit log ends with a torn line, recording the damage in a new segment")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -92,7 +93,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	m, err := minion.New(minion.Config{
 		ID: mid, Masters: masters, DataDir: dir,
 		MasterFinger: daemonFirst(*finger, cfg.MasterFinger), MasterTLSFinger: *tlsFinger, MasterCA: *ca,
-		Grains: g, Opts: opts, Registry: reg,
+		Grains: g, Opts: opts, Registry: reg, AuditRecover: *auditRecover,
 	}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "brine-minion:", err)

@@ -20,6 +20,7 @@ var commands = map[string]subcommand{
 	"daemon": {summary: "run the minion daemon (the default when the first argument is a flag)", run: runDaemon},
 	"call":   {summary: "run one function locally, as salt-call (--local: masterless)", run: runCall},
 	"grains": {summary: "print this host's grains (--out json|yaml|nested)", run: runGrains},
+	"audit":  {summary: "this host's audit log: verify | show (--out json)", run: runAudit},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
