@@ -33,17 +33,23 @@ type runningMaster struct {
 	stop    func() error
 }
 
+// maxMessage is the message limit of a master the simulator starts. A
+// run's reply carries every return in one message: test.ping to 10,000
+// minions is about 1.5 MB and a state.apply several times that, beyond
+// the default 1 MiB, so the limit is raised to the most NATS allows.
+const maxMessage = 64 << 20
+
 // masterConfigYAML is the configuration the simulator gives a master it
 // starts: loopback on a free port, a pending-key cap above the fleet
-// size, everything else default.
+// size, the largest message limit, everything else default.
 func masterConfigYAML(dir string, minions int) string {
-	return fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\nlog_level: warn\nmax_pending: %d\nfile_roots: [%s]\npillar_roots: [%s]\n",
-		strconv.Quote(dir), minions+1000, strconv.Quote(filepath.Join(dir, "salt")), strconv.Quote(filepath.Join(dir, "pillar")))
+	return fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\nlog_level: warn\nmax_pending: %d\nmax_request_bytes: %d\nfile_roots: [%s]\npillar_roots: [%s]\n",
+		strconv.Quote(dir), minions+1000, maxMessage, strconv.Quote(filepath.Join(dir, "salt")), strconv.Quote(filepath.Join(dir, "pillar")))
 }
 
 // startInProcess runs master.Run in this process.
 func startInProcess(ctx context.Context, dir string, minions int, log *slog.Logger) (*runningMaster, error) {
-	cfg := master.Config{DataDir: dir, Listen: "127.0.0.1:0", MaxPending: minions + 1000, LogLevel: "warn",
+	cfg := master.Config{DataDir: dir, Listen: "127.0.0.1:0", MaxPending: minions + 1000, MaxRequestBytes: maxMessage, LogLevel: "warn",
 		FileRoots: []string{filepath.Join(dir, "salt")}, PillarRoots: []string{filepath.Join(dir, "pillar")}}
 	m, err := master.New(cfg, log)
 	if err != nil {
