@@ -1,21 +1,34 @@
-// Package jobs publishes master-signed jobs to minions and collects their
-// returns. Each minion gets its own envelope on its own subject
-// (proto.JobSubject), which is the shape a durable per-minion job stream
-// needs later: publishing into a stream instead of core NATS changes the
-// publish call, not the envelope or what the minion checks.
+// Package jobs publishes master-signed jobs to minions and keeps every job
+// and return durably. Each minion gets its own envelope on its own
+// subject: the envelope is stored on the minion's subject of a JetStream
+// stream (QueueStream) and pushed directly to the minion. A minion that
+// was offline gets its waiting envelopes when it says hello: the master
+// walks its queue subject and forwards what has not expired, so minions
+// need neither JetStream permissions nor a consumer of their own. Returns
+// are captured by ReturnStream and reach waiting callers only once
+// stored; a go-memdb index of jobs and returns, rebuilt from the streams
+// at start, answers `jobs list`, `jobs show` and `jobs active`.
 package jobs
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/brine-cm/brine/master/keyreg"
+	"github.com/brine-cm/brine/pkg/target"
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Target is one resolved minion.
@@ -23,7 +36,21 @@ type Target struct {
 	ID string
 }
 
-// Dispatcher signs, publishes and collects.
+// Options wire the durable store and target resolution (Open).
+type Options struct {
+	JS  jetstream.JetStream
+	Reg *keyreg.Registry
+	// Nodegroups are the master config's named compound targets.
+	Nodegroups map[string]string
+	// Pillar compiles one minion's pillar for -I/-J targets.
+	Pillar func(ctx context.Context, id string, grains map[string]any) (map[string]any, error)
+	// KeepJobs is how long jobs and returns are kept (Salt's keep_jobs).
+	KeepJobs time.Duration
+	// DefaultTimeout is how long `run` waits for returns by default.
+	DefaultTimeout time.Duration
+}
+
+// Dispatcher signs, stores, publishes and collects.
 type Dispatcher struct {
 	nc     *nats.Conn
 	signer proto.Signer
@@ -35,112 +62,276 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	pending map[string]*collector // jid -> collector
 
+	st      *store
+	res     *Resolver
+	timeout time.Duration
+	stop    func()
+	wg      sync.WaitGroup
+
 	// Dropped counts returns that matched no job or came from a minion
 	// outside the job's targets.
 	Dropped atomic.Int64
+	// Forwarded counts queued envelopes sent to minions on hello.
+	Forwarded atomic.Int64
 
 	// BeforePublish, when set, is called with the job (MinionID empty)
 	// and the resolved minion ids once the jid is known and before any
 	// envelope is sent; an error refuses the job. The master records the
 	// job in its audit log here.
 	BeforePublish func(ctx context.Context, job proto.Job, minions []string) error
+	// OnReturn, when set, is called once for every return newly stored
+	// while the master runs (not for those replayed at start), so the
+	// master can audit returns of asynchronous jobs too.
+	OnReturn func(ctx context.Context, r proto.Return) error
+	// Connected, when set, tells whether a minion is connected right
+	// now; `run -v` and `jobs show` report it for missing minions.
+	Connected func(id string) bool
 }
 
 type collector struct {
 	want map[string]string // tok -> id
 	got  map[string]proto.Return
+	ch   chan string // ids as their returns are stored
 	done chan struct{}
 }
 
 // New builds a dispatcher publishing over nc (the master's in-process
-// connection) and signing with signer. ttl bounds each job's life.
+// connection) and signing with signer. ttl bounds each job's life unless
+// the job asks for another. Without Open it works in memory only.
 func New(nc *nats.Conn, signer proto.Signer, master string, ttl time.Duration, log *slog.Logger) *Dispatcher {
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
-	return &Dispatcher{nc: nc, signer: signer, master: master, ttl: ttl, log: log, pending: map[string]*collector{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{nc: nc, signer: signer, master: master, ttl: ttl, log: log, pending: map[string]*collector{}, timeout: 10 * time.Second}
 }
 
-// Run sends req to every target and waits until all returned, timeout
-// passes or ctx ends. Minions that did not answer are listed as missing.
-func (d *Dispatcher) Run(ctx context.Context, req proto.RunRequest, targets []Target, user string, timeout time.Duration) (proto.RunReply, error) {
-	now := time.Now().UTC()
-	jid := d.jids.Next(now)
-	rep := proto.RunReply{V: proto.Version, JID: jid, Returns: map[string]proto.Return{}}
-	if len(targets) == 0 {
-		return rep, nil
+// Open creates the job streams, rebuilds the index from them and starts
+// capturing returns. It returns once every stored return is indexed.
+func (d *Dispatcher) Open(ctx context.Context, o Options) error {
+	if o.JS == nil || o.Reg == nil {
+		return errors.New("jobs: open: no JetStream or key registry")
 	}
-	c := &collector{want: map[string]string{}, got: map[string]proto.Return{}, done: make(chan struct{})}
-	for _, t := range targets {
-		c.want[proto.Token(t.ID)] = t.ID
+	if o.DefaultTimeout > 0 {
+		d.timeout = o.DefaultTimeout
 	}
-	if d.BeforePublish != nil {
-		ids := make([]string, len(targets))
-		for i, t := range targets {
-			ids[i] = t.ID
-		}
-		job := proto.Job{V: proto.Version, JID: jid, Master: d.master, Target: req.Target, Fun: req.Fun,
-			Args: req.Args, Kwargs: req.Kwargs, User: user, IssuedAt: now, NotAfter: now.Add(d.ttl)}
-		if err := d.BeforePublish(ctx, job, ids); err != nil {
-			return rep, err
-		}
-	}
-	d.mu.Lock()
-	d.pending[jid] = c
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.pending, jid)
-		d.mu.Unlock()
-	}()
-	for _, t := range targets {
-		job := proto.Job{V: proto.Version, JID: jid, Master: d.master, MinionID: t.ID, Target: req.Target, Fun: req.Fun,
-			Args: req.Args, Kwargs: req.Kwargs, User: user, IssuedAt: now, NotAfter: now.Add(d.ttl)}
-		if err := d.Publish(&job); err != nil {
-			return rep, err
-		}
-	}
-	d.log.Info("job published", "jid", jid, "fun", req.Fun, "user", user, "minions", len(targets))
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-c.done:
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for tok, id := range c.want {
-		if r, ok := c.got[tok]; ok {
-			rep.Returns[id] = r
-		} else {
-			rep.Missing = append(rep.Missing, id)
-		}
-	}
-	return rep, nil
-}
-
-// Publish signs one job envelope and sends it to its minion.
-func (d *Dispatcher) Publish(job *proto.Job) error {
-	b, err := json.Marshal(job)
+	st, err := openStore(ctx, o.JS, o.KeepJobs)
 	if err != nil {
-		return fmt.Errorf("jobs: encode %s: %w", job.JID, err)
+		return err
 	}
-	m := nats.NewMsg(proto.JobSubject(job.MinionID))
-	m.Data = b
-	if err := proto.Sign(d.signer, b, m.Header); err != nil {
-		return fmt.Errorf("jobs: %w", err)
+	d.res = &Resolver{Reg: o.Reg, Nodegroups: o.Nodegroups, Pillar: o.Pillar}
+	d.mu.Lock()
+	d.st = st
+	d.mu.Unlock()
+	if err := replay(ctx, st.info, func(m jetstream.Msg) {
+		var rec JobRecord
+		if json.Unmarshal(m.Data(), &rec) == nil && rec.JID != "" {
+			st.indexJob(&rec)
+		}
+	}); err != nil {
+		return fmt.Errorf("jobs: load %s: %w", InfoStream, err)
 	}
-	if err := d.nc.PublishMsg(m); err != nil {
-		return fmt.Errorf("jobs: publish %s to %s: %w", job.JID, job.MinionID, err)
+	// Returns first, so queued envelopes already answered are dropped.
+	info, err := st.returns.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("jobs: %s: %w", ReturnStream, err)
 	}
+	last := info.State.LastSeq
+	caught := make(chan struct{})
+	var once sync.Once
+	if last == 0 || info.State.Msgs == 0 {
+		once.Do(func() { close(caught) })
+	}
+	cons, err := st.returns.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return fmt.Errorf("jobs: capture returns: %w", err)
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		d.storedReturn(lctx, m.Subject(), m.Data(), meta.Sequence.Stream, meta.Sequence.Stream > last)
+		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+			once.Do(func() { close(caught) })
+		}
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("jobs: capture returns: %w", err)
+	}
+	d.stop = func() { cancel(); cc.Stop() }
+	select {
+	case <-caught:
+	case <-ctx.Done():
+		d.stop()
+		return fmt.Errorf("jobs: load %s: %w", ReturnStream, ctx.Err())
+	}
+	now := time.Now()
+	if err := replay(ctx, st.queue, func(m jetstream.Msg) {
+		var j proto.Job
+		meta, err := m.Metadata()
+		if err != nil || json.Unmarshal(m.Data(), &j) != nil {
+			return
+		}
+		if st.hasReturn(j.JID, j.MinionID) || now.After(j.NotAfter) {
+			_ = st.queue.DeleteMsg(ctx, meta.Sequence.Stream)
+			return
+		}
+		st.indexQueued(&queuedRecord{JID: j.JID, ID: j.MinionID, Seq: meta.Sequence.Stream, NotAfter: j.NotAfter})
+	}); err != nil {
+		d.stop()
+		return fmt.Errorf("jobs: load %s: %w", QueueStream, err)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case now := <-t.C:
+				if n := st.prune(now); n > 0 {
+					d.log.Info("pruned old jobs", "count", n)
+				}
+			}
+		}
+	}()
+	d.log.Info("job store open", "jobs", len(st.jobs("", "")), "returns", info.State.Msgs)
 	return nil
 }
 
-// HandleReturn takes one message from brine.ret.<tok>.<jid>. The sender is
-// the subject's token, which the server guarantees; the id in the payload
-// is replaced by the id the token belongs to.
+// Close stops capturing returns.
+func (d *Dispatcher) Close() {
+	if d.stop != nil {
+		d.stop()
+	}
+	d.wg.Wait()
+}
+
+// replay reads every message of a stream once, in order, up to the last
+// one stored when it starts.
+func replay(ctx context.Context, s jetstream.Stream, fn func(jetstream.Msg)) error {
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		var seq uint64
+		for m := range batch.Messages() {
+			n++
+			fn(m)
+			if meta, err := m.Metadata(); err == nil {
+				seq = meta.Sequence.Stream
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if n == 0 || seq >= info.State.LastSeq {
+			return nil
+		}
+	}
+}
+
+func (d *Dispatcher) store() *store {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st
+}
+
+// storedReturn handles one return read back from ReturnStream: index it,
+// drop the minion's queued envelope, and hand it to a waiting caller.
+func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []byte, seq uint64, live bool) {
+	tok, jid, ok := proto.SplitTokenSubject(subject, proto.ReturnPrefix)
+	if !ok {
+		d.Dropped.Add(1)
+		return
+	}
+	if _, err := proto.ParseJID(jid); err != nil {
+		d.Dropped.Add(1)
+		return
+	}
+	var r proto.Return
+	if err := json.Unmarshal(data, &r); err != nil || r.JID != jid {
+		d.Dropped.Add(1)
+		return
+	}
+	st := d.store()
+	id := ""
+	if rec, ok := d.res.Reg.ByToken(tok); ok {
+		id = rec.ID
+	} else if proto.Token(r.ID) == tok {
+		id = r.ID // key deleted since; the token still proves the sender
+	} else {
+		d.Dropped.Add(1)
+		return
+	}
+	r.ID = id
+	if st == nil || !st.indexReturn(&returnRecord{JID: jid, ID: id, Seq: seq, Return: r}) {
+		return
+	}
+	st.dequeue(ctx, jid, id)
+	d.deliver(tok, r)
+	if live && d.OnReturn != nil {
+		if err := d.OnReturn(ctx, r); err != nil {
+			d.log.Error("return not audited", "jid", jid, "id", id, "err", err)
+		}
+	}
+}
+
+// deliver hands a stored return to the caller waiting for its job.
+func (d *Dispatcher) deliver(tok string, r proto.Return) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.pending[r.JID]
+	if !ok {
+		return
+	}
+	id, ok := c.want[tok]
+	if !ok {
+		d.Dropped.Add(1)
+		return
+	}
+	if _, dup := c.got[tok]; dup {
+		return
+	}
+	r.ID = id
+	c.got[tok] = r
+	select {
+	case c.ch <- id:
+	default:
+	}
+	if len(c.got) == len(c.want) {
+		close(c.done)
+	}
+}
+
+// HandleReturn takes one message from brine.ret.<tok>.<jid> from a core
+// subscription. Once Open has run, returns are taken from ReturnStream
+// instead (so a caller sees a return only after it is stored) and this
+// does nothing; before, it collects in memory.
 func (d *Dispatcher) HandleReturn(m *nats.Msg, maxBytes int) {
+	if d.store() != nil {
+		return
+	}
 	tok, jid, ok := proto.SplitTokenSubject(m.Subject, proto.ReturnPrefix)
 	if !ok {
 		d.Dropped.Add(1)
@@ -155,24 +346,553 @@ func (d *Dispatcher) HandleReturn(m *nats.Msg, maxBytes int) {
 		d.Dropped.Add(1)
 		return
 	}
+	d.deliver(tok, r)
+}
+
+// Resolve turns a target into accepted minions (used by the API's plain
+// run verb).
+func (d *Dispatcher) Resolve(ctx context.Context, t proto.Target) ([]Target, error) {
+	if d.res == nil {
+		return nil, errors.New("jobs: no resolver (store not open)")
+	}
+	ids, err := d.res.Resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Target, len(ids))
+	for i, id := range ids {
+		out[i] = Target{ID: id}
+	}
+	return out, nil
+}
+
+// spec is one job to start.
+type spec struct {
+	req       proto.RunRequest
+	ids       []string
+	user      string
+	timeout   time.Duration
+	expire    time.Duration
+	async     bool
+	batch     int
+	batchText string
+	batchWait time.Duration
+}
+
+// Run sends req to every target and waits until all returned, timeout
+// passes or ctx ends. Minions that did not answer are listed as missing.
+func (d *Dispatcher) Run(ctx context.Context, req proto.RunRequest, targets []Target, user string, timeout time.Duration) (proto.RunReply, error) {
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.ID
+	}
+	return d.execute(ctx, spec{req: req, ids: ids, user: user, timeout: timeout, expire: d.ttl})
+}
+
+// execute stores the job, publishes it (all at once or in batches) and,
+// unless async, waits for the returns.
+func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, error) {
+	now := time.Now().UTC()
+	jid := d.jids.Next(now)
+	rep := proto.RunReply{V: proto.Version, JID: jid, Returns: map[string]proto.Return{}}
+	if len(sp.ids) == 0 {
+		return rep, nil
+	}
+	if sp.expire <= 0 {
+		sp.expire = d.ttl
+	}
+	if sp.timeout <= 0 {
+		sp.timeout = d.timeout
+	}
+	base := proto.Job{V: proto.Version, JID: jid, Master: d.master, Target: sp.req.Target, Fun: sp.req.Fun,
+		Args: sp.req.Args, Kwargs: sp.req.Kwargs, User: sp.user, IssuedAt: now, NotAfter: now.Add(sp.expire)}
+	if d.BeforePublish != nil {
+		if err := d.BeforePublish(ctx, base, sp.ids); err != nil {
+			return rep, err
+		}
+	}
+	st := d.store()
+	if st != nil {
+		rec := &JobRecord{JID: jid, Fun: sp.req.Fun, Args: sp.req.Args, Kwargs: sp.req.Kwargs, Target: sp.req.Target, User: sp.user,
+			Time: now, NotAfter: base.NotAfter, Minions: sp.ids, Batch: sp.batchText}
+		if err := st.putJob(ctx, rec); err != nil {
+			return rep, err
+		}
+	}
+	c := &collector{want: map[string]string{}, got: map[string]proto.Return{}, ch: make(chan string, len(sp.ids)), done: make(chan struct{})}
+	for _, id := range sp.ids {
+		c.want[proto.Token(id)] = id
+	}
+	d.mu.Lock()
+	d.pending[jid] = c
+	d.mu.Unlock()
+	release := func() {
+		d.mu.Lock()
+		delete(d.pending, jid)
+		d.mu.Unlock()
+	}
+	if sp.batch > 0 && sp.batch < len(sp.ids) {
+		d.log.Info("job published in batches", "jid", jid, "fun", sp.req.Fun, "user", sp.user, "minions", len(sp.ids), "batch", sp.batch)
+		if sp.async {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				defer release()
+				bctx, cancel := context.WithTimeout(context.Background(), sp.expire+sp.timeout)
+				defer cancel()
+				d.batches(bctx, base, sp, c)
+			}()
+			return rep, nil
+		}
+		defer release()
+		d.batches(ctx, base, sp, c)
+		return d.collect(rep, c), nil
+	}
+	for _, id := range sp.ids {
+		job := base
+		job.MinionID = id
+		if err := d.send(ctx, &job); err != nil {
+			release()
+			return rep, err
+		}
+	}
+	d.log.Info("job published", "jid", jid, "fun", sp.req.Fun, "user", sp.user, "minions", len(sp.ids))
+	if sp.async {
+		release()
+		return rep, nil
+	}
+	defer release()
+	timer := time.NewTimer(sp.timeout)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return d.collect(rep, c), nil
+}
+
+func (d *Dispatcher) collect(rep proto.RunReply, c *collector) proto.RunReply {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ok := d.pending[jid]
+	for tok, id := range c.want {
+		if r, ok := c.got[tok]; ok {
+			rep.Returns[id] = r
+		} else {
+			rep.Missing = append(rep.Missing, id)
+		}
+	}
+	sort.Strings(rep.Missing)
+	return rep
+}
+
+// batches publishes to at most sp.batch minions at a time. A minion holds
+// its slot from publish until its return is stored or sp.timeout passes
+// (then its envelope is dropped from the queue, so it cannot start later
+// outside the window), plus sp.batchWait after a return.
+func (d *Dispatcher) batches(ctx context.Context, base proto.Job, sp spec, c *collector) {
+	queue := append([]string(nil), sp.ids...)
+	type slot struct {
+		until    time.Time
+		returned bool
+	}
+	running := map[string]*slot{}
+	for len(queue) > 0 || len(running) > 0 {
+		now := time.Now()
+		for id, s := range running {
+			if !now.Before(s.until) {
+				if !s.returned {
+					if st := d.store(); st != nil {
+						st.dequeue(ctx, base.JID, id)
+					}
+				}
+				delete(running, id)
+			}
+		}
+		for len(running) < sp.batch && len(queue) > 0 {
+			id := queue[0]
+			queue = queue[1:]
+			job := base
+			job.MinionID = id
+			job.IssuedAt = time.Now().UTC()
+			job.NotAfter = job.IssuedAt.Add(sp.expire)
+			if err := d.send(ctx, &job); err != nil {
+				d.log.Error("batch publish", "jid", base.JID, "id", id, "err", err)
+				continue
+			}
+			running[id] = &slot{until: time.Now().Add(sp.timeout)}
+		}
+		if len(running) == 0 {
+			continue
+		}
+		next := time.Time{}
+		for _, s := range running {
+			if next.IsZero() || s.until.Before(next) {
+				next = s.until
+			}
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case id := <-c.ch:
+			if s, ok := running[id]; ok && !s.returned {
+				s.returned, s.until = true, time.Now().Add(sp.batchWait)
+			}
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+}
+
+// sign builds the signed envelope message for one minion.
+func (d *Dispatcher) sign(job *proto.Job) (*nats.Msg, error) {
+	b, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode %s: %w", job.JID, err)
+	}
+	m := nats.NewMsg(proto.JobSubject(job.MinionID))
+	m.Data = b
+	if err := proto.Sign(d.signer, b, m.Header); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return m, nil
+}
+
+// send queues one envelope durably (when the store is open) and pushes it
+// to the minion, which receives it now if connected.
+func (d *Dispatcher) send(ctx context.Context, job *proto.Job) error {
+	if !proto.TargetMatches(job.Target, job.MinionID) {
+		// The minion re-checks glob and list targets with its simpler
+		// matcher; the master's resolution is authoritative, so say so.
+		job.Target = proto.Target{Expr: job.Target.Expr, Type: "compound"}
+	}
+	m, err := d.sign(job)
+	if err != nil {
+		return err
+	}
+	if st := d.store(); st != nil {
+		if _, err := st.enqueue(ctx, job, m); err != nil {
+			return err
+		}
+	}
+	if err := d.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("jobs: publish %s to %s: %w", job.JID, job.MinionID, err)
+	}
+	return nil
+}
+
+// Publish signs one job envelope and sends it to its minion.
+func (d *Dispatcher) Publish(job *proto.Job) error {
+	return d.send(context.Background(), job)
+}
+
+// Hello is called when a minion says hello (it has just connected or
+// reconnected): its queued envelopes that have not expired and have no
+// stored return are forwarded on its job subject. It does not block.
+func (d *Dispatcher) Hello(id string) {
+	st := d.store()
+	if st == nil {
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		msgs, err := st.backlog(ctx, id)
+		if err != nil {
+			d.log.Warn("backlog", "id", id, "err", err)
+		}
+		now := time.Now()
+		for _, qm := range msgs {
+			var j proto.Job
+			if json.Unmarshal(qm.Data, &j) != nil || j.MinionID != id {
+				_ = st.queue.DeleteMsg(ctx, qm.Sequence)
+				continue
+			}
+			if now.After(j.NotAfter) {
+				d.log.Info("queued job expired, not delivered", "jid", j.JID, "id", id)
+				st.takeQueued(j.JID, id)
+				_ = st.queue.DeleteMsg(ctx, qm.Sequence)
+				continue
+			}
+			if st.hasReturn(j.JID, id) {
+				st.dequeue(ctx, j.JID, id)
+				continue
+			}
+			m := nats.NewMsg(proto.JobSubject(id))
+			m.Data = qm.Data
+			for k, v := range qm.Header {
+				if !strings.HasPrefix(k, "Nats-") {
+					m.Header[k] = v
+				}
+			}
+			if err := d.nc.PublishMsg(m); err != nil {
+				d.log.Warn("forward queued job", "jid", j.JID, "id", id, "err", err)
+				return
+			}
+			d.Forwarded.Add(1)
+			d.log.Info("queued job forwarded", "jid", j.JID, "id", id)
+		}
+	}()
+}
+
+// Verb returns the handler of an operator verb this package serves, or
+// nil.
+func (d *Dispatcher) Verb(verb string) func(ctx context.Context, op string, data []byte) (any, error) {
+	switch verb {
+	case VerbRun:
+		return d.runVerb
+	case VerbPreview:
+		return d.previewVerb
+	case VerbList:
+		return d.listVerb
+	case VerbShow:
+		return d.showVerb
+	case VerbActive:
+		return d.activeVerb
+	case VerbKill:
+		return d.killVerb
+	}
+	return nil
+}
+
+const maxRequest = 1 << 20
+
+func decodeReq(data []byte, v any) error {
+	if len(data) > maxRequest {
+		return fmt.Errorf("%w: request too large", proto.ErrMalformed)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", proto.ErrMalformed, err)
+	}
+	return nil
+}
+
+// BatchSize reads Salt's -b value ("10" or "25%") for n minions.
+func BatchSize(s string, n int) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return 0, fmt.Errorf("batch %q: want N or N%% with 0 < N <= 100", s)
+		}
+		return max(1, int(math.Ceil(f*float64(n)/100))), nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("batch %q: want a positive number or a percentage", s)
+	}
+	return v, nil
+}
+
+func (d *Dispatcher) resolveReq(ctx context.Context, data []byte) (RunRequest, RunReply, bool, error) {
+	var req RunRequest
+	if err := decodeReq(data, &req); err != nil {
+		return req, RunReply{}, false, err
+	}
+	rep := RunReply{RunReply: proto.RunReply{V: proto.Version, Returns: map[string]proto.Return{}}, Minions: []string{}}
+	if d.res == nil {
+		return req, rep, false, errors.New("job store is not open")
+	}
+	ids, err := d.res.Resolve(ctx, req.Target)
+	if err != nil {
+		var te *target.Error
+		if errors.As(err, &te) || strings.Contains(err.Error(), "target kind") {
+			rep.TargetError = asTargetError(err)
+			if rep.TargetError.Expr == "" {
+				rep.TargetError.Expr = req.Target.Expr
+			}
+			return req, rep, false, nil
+		}
+		return req, rep, false, err
+	}
+	if ids != nil {
+		rep.Minions = ids
+	}
+	return req, rep, true, nil
+}
+
+func (d *Dispatcher) previewVerb(ctx context.Context, _ string, data []byte) (any, error) {
+	_, rep, _, err := d.resolveReq(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (d *Dispatcher) runVerb(ctx context.Context, op string, data []byte) (any, error) {
+	req, rep, ok, err := d.resolveReq(ctx, data)
+	if err != nil || !ok {
+		return rep, err
+	}
+	if !proto.ValidFun(req.Fun) {
+		return nil, fmt.Errorf("%w: function %q", proto.ErrMalformed, req.Fun)
+	}
+	if len(rep.Minions) == 0 {
+		return rep, nil
+	}
+	sp := spec{req: req.RunRequest, ids: rep.Minions, user: op, async: req.Async, batchText: req.Batch,
+		timeout: time.Duration(req.TimeoutSec * float64(time.Second)), expire: time.Duration(req.ExpireSec * float64(time.Second)),
+		batchWait: time.Duration(req.BatchWait * float64(time.Second))}
+	if sp.batch, err = BatchSize(req.Batch, len(rep.Minions)); err != nil {
+		return nil, err
+	}
+	if sp.expire > 0 && sp.expire < time.Second {
+		sp.expire = time.Second
+	}
+	r, err := d.execute(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	rep.RunReply = r
+	d.connected(rep.Missing, &rep.Connected)
+	return rep, nil
+}
+
+func (d *Dispatcher) connected(ids []string, into *map[string]bool) {
+	if d.Connected == nil || len(ids) == 0 {
+		return
+	}
+	*into = map[string]bool{}
+	for _, id := range ids {
+		(*into)[id] = d.Connected(id)
+	}
+}
+
+func (d *Dispatcher) listVerb(_ context.Context, _ string, data []byte) (any, error) {
+	var req ListRequest
+	if len(data) > 0 {
+		if err := decodeReq(data, &req); err != nil {
+			return nil, err
+		}
+	}
+	st := d.store()
+	if st == nil {
+		return nil, errors.New("job store is not open")
+	}
+	since, err := jidBound(req.Since, false)
+	if err != nil {
+		return nil, err
+	}
+	until, err := jidBound(req.Until, true)
+	if err != nil {
+		return nil, err
+	}
+	rep := ListReply{V: proto.Version, Jobs: []JobSummary{}}
+	for _, r := range st.jobs(since, until) {
+		if req.Function != "" && r.Fun != req.Function {
+			continue
+		}
+		if req.User != "" && r.User != req.User {
+			continue
+		}
+		if !matchesTarget(r, req.Target) {
+			continue
+		}
+		rep.Jobs = append(rep.Jobs, st.summary(r))
+	}
+	if req.Limit > 0 && len(rep.Jobs) > req.Limit {
+		rep.Jobs = rep.Jobs[len(rep.Jobs)-req.Limit:]
+	}
+	return rep, nil
+}
+
+// jidBound reads a --since/--until value: a jid, an RFC 3339 time, a
+// date, or a duration back from now ("2h").
+func jidBound(s string, upper bool) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if _, err := proto.ParseJID(s); err == nil {
+		return s, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return proto.FormatJID(time.Now().Add(-d)), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			if upper && layout == "2006-01-02" {
+				t = t.Add(24*time.Hour - time.Microsecond)
+			}
+			return proto.FormatJID(t), nil
+		}
+	}
+	return "", fmt.Errorf("time %q: want a jid, RFC 3339 time, YYYY-MM-DD or a duration such as 2h", s)
+}
+
+func (d *Dispatcher) showVerb(_ context.Context, _ string, data []byte) (any, error) {
+	var req JIDRequest
+	if err := decodeReq(data, &req); err != nil {
+		return nil, err
+	}
+	st := d.store()
+	if st == nil {
+		return nil, errors.New("job store is not open")
+	}
+	r, ok := st.job(req.JID)
 	if !ok {
-		d.Dropped.Add(1)
-		return
+		return nil, fmt.Errorf("job %s not found", req.JID)
 	}
-	id, ok := c.want[tok]
+	sum := st.summary(r)
+	rep := ShowReply{V: proto.Version, Job: sum, Returns: st.returnsFor(r.JID), Missing: sum.Missing}
+	d.connected(rep.Missing, &rep.Connected)
+	return rep, nil
+}
+
+func (d *Dispatcher) activeVerb(_ context.Context, _ string, _ []byte) (any, error) {
+	st := d.store()
+	if st == nil {
+		return nil, errors.New("job store is not open")
+	}
+	now := time.Now()
+	rep := ListReply{V: proto.Version, Jobs: []JobSummary{}}
+	for _, r := range st.jobs(proto.FormatJID(now.Add(-max(queueCeiling, st.keep))), "") {
+		if now.After(r.NotAfter) {
+			continue
+		}
+		if s := st.summary(r); len(s.Missing) > 0 {
+			rep.Jobs = append(rep.Jobs, s)
+		}
+	}
+	return rep, nil
+}
+
+// killVerb sends saltutil.kill_job to the minions that have not returned
+// the job yet, and drops the job from their queues so one that is
+// offline never starts it.
+func (d *Dispatcher) killVerb(ctx context.Context, op string, data []byte) (any, error) {
+	var req JIDRequest
+	if err := decodeReq(data, &req); err != nil {
+		return nil, err
+	}
+	st := d.store()
+	if st == nil {
+		return nil, errors.New("job store is not open")
+	}
+	r, ok := st.job(req.JID)
 	if !ok {
-		d.Dropped.Add(1)
-		return
+		return nil, fmt.Errorf("job %s not found", req.JID)
 	}
-	if _, dup := c.got[tok]; dup {
-		return
+	sum := st.summary(r)
+	rep := KillReply{V: proto.Version, JID: r.JID, Minions: []string{}}
+	if len(sum.Missing) == 0 {
+		return rep, nil
 	}
-	r.ID = id
-	c.got[tok] = r
-	if len(c.got) == len(c.want) {
-		close(c.done)
+	for _, id := range sum.Missing {
+		st.dequeue(ctx, r.JID, id)
 	}
+	kr := proto.RunRequest{V: proto.Version, Target: proto.Target{Expr: strings.Join(sum.Missing, ","), Type: "list"},
+		Fun: "saltutil.kill_job", Args: []any{r.JID}}
+	out, err := d.execute(ctx, spec{req: kr, ids: sum.Missing, user: op, async: true, expire: time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	rep.KillJID, rep.Minions = out.JID, sum.Missing
+	return rep, nil
 }
