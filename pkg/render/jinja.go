@@ -26,9 +26,9 @@ import (
 const maxDepth = 64
 
 // stateKey is the context variable through which control structures and
-// filters reach the per-render state; the name cannot be written in a
-// template because it is not a valid identifier start for users to guess
-// by accident and holds nothing a template could misuse.
+// filters reach the per-render state. A template could name it, but the
+// state has no exported fields or methods, so there is nothing to read or
+// call through it.
 const stateKey = "__brine_render_state__"
 
 var (
@@ -158,9 +158,12 @@ type renderState struct {
 
 	depth int
 
-	// cause is the first error raised below the template engine (a
+	// cause is the latest error raised below the template engine (a
 	// failing or unknown salt function, a bad file); needle is text that
-	// locates it on the source line.
+	// locates it on the source line. A cause (or inner) is only used when
+	// its message is part of the failure being reported: an error a
+	// template swallowed ("is defined" on a failed lookup) must not be
+	// blamed for a later, unrelated one.
 	cause  error
 	needle string
 	// inner is an error already positioned in another file (an import).
@@ -170,11 +173,40 @@ type renderState struct {
 }
 
 func (st *renderState) fail(err error, needle string) error {
-	if st.cause == nil {
-		st.cause = err
-		st.needle = needle
-	}
+	st.cause, st.needle = err, needle
 	return err
+}
+
+// partOf reports whether cause is (part of) the failure err. gonja
+// rewords some failures (a failed salt[...] lookup surfaces as "... is
+// not callable"), so a failure naming the cause's function also counts.
+func partOf(cause, err error) bool {
+	if cause == nil || err == nil {
+		return false
+	}
+	msg := err.Error()
+	if strings.Contains(msg, cause.Error()) {
+		return true
+	}
+	var uf *unknownFunc
+	return errors.As(cause, &uf) && strings.Contains(msg, "'"+uf.name+"'")
+}
+
+// unknownFunc is a salt[...] lookup of a function the registry lacks.
+type unknownFunc struct{ name string }
+
+func (e *unknownFunc) Error() string {
+	return fmt.Sprintf("salt function %q is not available", e.name)
+}
+
+func (e *unknownFunc) Unwrap() error { return execmod.ErrUnknownFunction }
+
+// setInner records e as the positioned failure unless the one already
+// recorded is part of the same failure (and so more precise).
+func (st *renderState) setInner(e *Error, err error) {
+	if st.inner == nil || !partOf(st.inner.Err, err) {
+		st.inner = e
+	}
 }
 
 func stateOf(ctx *exec.Context) *renderState {
@@ -228,14 +260,13 @@ func resolveName(current, ref string) (string, error) {
 	p := ref
 	if strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") {
 		p = path.Join(path.Dir(current), ref)
+		if p == ".." || strings.HasPrefix(p, "../") {
+			return "", fmt.Errorf("template name %q escapes the file roots", ref)
+		}
 	}
-	p = path.Clean("/" + p)
-	p = strings.TrimPrefix(p, "/")
-	if p == "" || p == "." {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
 		return "", fmt.Errorf("empty template name %q", ref)
-	}
-	if strings.HasPrefix(ref, "../") && strings.HasPrefix(path.Join(path.Dir(current), ref), "..") {
-		return "", fmt.Errorf("template name %q escapes the file roots", ref)
 	}
 	return p, nil
 }
@@ -262,8 +293,7 @@ func (st *renderState) parse(name string, src []byte) (tpl *exec.Template, err e
 				Err: newPanicError("template engine failure", r)}
 		}
 	}()
-	src = dropTrailingCommas(src)
-	tpl, err = exec.NewTemplate(name, cfg, &fileLoader{st: st, name: name, src: src}, env)
+	tpl, err = exec.NewTemplate(name, cfg, &fileLoader{st: st, name: name, src: dropTrailingCommas(src)}, env)
 	if err != nil {
 		return nil, syntaxError(name, string(src), err)
 	}
@@ -315,14 +345,14 @@ func (st *renderState) renderInto(name string, src []byte, ctx *exec.Context, ou
 	tpl, err := st.parse(name, src)
 	if err != nil {
 		var pe *Error
-		if errors.As(err, &pe) && st.inner == nil {
-			st.inner = pe
+		if errors.As(err, &pe) {
+			st.setInner(pe, err)
 		}
 		return err
 	}
 	outer, outerNeedle := st.cause, st.needle
 	if err := st.execute(name, src, tpl, ctx, out); err != nil {
-		if st.inner == nil {
+		if st.inner == nil || !partOf(st.inner.Err, err) {
 			st.inner = st.position(name, string(src), err)
 		}
 		return err
@@ -345,7 +375,7 @@ func (st *renderState) position(name, src string, err error) *Error {
 	}
 	text := lineOf(src, line)
 	cause, needle := st.cause, st.needle
-	if cause == nil {
+	if !partOf(cause, err) {
 		cause, needle = st.explain(err)
 	}
 	col := 0
@@ -498,10 +528,10 @@ func (s *saltLoader) lookup(name string) (*exec.Value, bool) {
 		reg = st.ec.Registry
 	}
 	if reg == nil {
-		return exec.AsValue(st.fail(fmt.Errorf("salt function %q is not available: %w", name, execmod.ErrUnknownFunction), name)), false
+		return exec.AsValue(st.fail(&unknownFunc{name: name}, name)), false
 	}
 	if _, ok := reg.Lookup(name); !ok {
-		return exec.AsValue(st.fail(fmt.Errorf("salt function %q is not available: %w", name, execmod.ErrUnknownFunction), name)), false
+		return exec.AsValue(st.fail(&unknownFunc{name: name}, name)), false
 	}
 	fn := func(va *exec.VarArgs) (any, error) {
 		args := make([]any, len(va.Args))

@@ -85,7 +85,7 @@ func Jinja(ec *execmod.Context, name string, src []byte, vars map[string]any) (o
 
 	var b strings.Builder
 	if rerr := st.renderInto(name, src, base.Inherit(), &b); rerr != nil {
-		if st.inner != nil {
+		if st.inner != nil && (st.inner.Err == nil || partOf(st.inner.Err, rerr)) {
 			return "", st.inner
 		}
 		var pe *Error

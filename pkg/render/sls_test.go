@@ -383,3 +383,25 @@ func TestErrorsInsideMacrosAndFilters(t *testing.T) {
 		t.Fatalf("got %q %v", out, err)
 	}
 }
+
+// A failure the template swallowed is not blamed for a later one.
+func TestSwallowedFailureNotBlamed(t *testing.T) {
+	ec := tree(t, map[string]string{
+		"lib/m.jinja": "{% macro bad() %}{{ salt['test.fail']() }}{% endmacro %}",
+	})
+	cases := []struct {
+		src, file string
+		line      int
+		msg       string
+	}{
+		{"{% if salt['no.fn'] is defined %}{% endif %}\n{{ salt['test.fail']() }}\n", "s.sls", 2, "deliberate failure"},
+		{"{% from 'lib/m.jinja' import bad %}{% if bad() is defined %}{% endif %}\na: {{ 1 | nofilter }}\n", "s.sls", 2, `no filter named "nofilter"`},
+	}
+	for _, c := range cases {
+		_, err := SLS(ec, "s", "s.sls", []byte(c.src))
+		var pe *Error
+		if !errors.As(err, &pe) || pe.File != c.file || pe.Line != c.line || !strings.Contains(pe.Error(), c.msg) {
+			t.Errorf("%q: got %v", c.src, err)
+		}
+	}
+}

@@ -592,7 +592,7 @@ func (s *macroStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) 
 			return exec.AsValue(st.fail(fmt.Errorf("macro %q nested more than %d deep", name, maxDepth), name))
 		}
 		out := m(params)
-		if out.IsError() && st.inner == nil && file != "" {
+		if out.IsError() && file != "" && (st.inner == nil || !partOf(st.inner.Err, out)) {
 			// Lines in the failure are the macro's, in the file that
 			// defines it, wherever it was called from.
 			st.inner = st.position(file, string(src), out)
