@@ -24,3 +24,32 @@ func TestTrailingCommas(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestResolveName(t *testing.T) {
+	cases := []struct{ current, ref, want string }{
+		{"a/b/c.sls", "./x.jinja", "a/b/x.jinja"},
+		{"a/b/c.sls", "../x.jinja", "a/x.jinja"},
+		{"a/b/c.sls", "../../x.jinja", "x.jinja"},
+		{"a/b/c.sls", "x/map.jinja", "x/map.jinja"},
+		{"a/b/c.sls", "salt://x/map.jinja", "x/map.jinja"},
+		{"a/b/c.sls", "/x/map.jinja", "x/map.jinja"},
+		{"a/b/c.sls", "x/../y.jinja", "y.jinja"},
+		{"a/b/c.sls", "../../../x", ""},
+		{"a/b/c.sls", "./../../../x", ""},
+		{"c.sls", "../x", ""},
+		{"c.sls", "", ""},
+		{"c.sls", "a\x00b", ""},
+	}
+	for _, c := range cases {
+		got, err := resolveName(c.current, c.ref)
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%s + %q: want error, got %q", c.current, c.ref, got)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s + %q: got %q, %v; want %q", c.current, c.ref, got, err, c.want)
+		}
+	}
+}
