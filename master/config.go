@@ -51,6 +51,12 @@ type Config struct {
 	JobTTL time.Duration `yaml:"job_ttl"`
 	// Timeout is the default time `run` waits for returns.
 	Timeout time.Duration `yaml:"timeout"`
+	// Nodegroups name compound targets for `run -N` and N@ (Salt's
+	// nodegroups option).
+	Nodegroups map[string]string `yaml:"nodegroups"`
+	// KeepJobs is how many hours jobs and returns are kept (Salt's
+	// keep_jobs, 24 by default).
+	KeepJobs float64 `yaml:"keep_jobs"`
 	// SyncAlways makes JetStream fsync every write, so an acknowledged
 	// key change survives a power cut, not only a crash.
 	SyncAlways *bool `yaml:"sync_always"`
@@ -122,6 +128,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
+	}
+	if c.KeepJobs <= 0 {
+		c.KeepJobs = 24
 	}
 	if c.SyncAlways == nil {
 		t := true

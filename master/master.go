@@ -18,6 +18,7 @@ import (
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/pkg/keys"
 	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 )
@@ -158,6 +159,18 @@ func (m *Master) Run(ctx context.Context) error {
 
 	disp := jobs.New(nc, signer, "master", cfg.JobTTL, m.log)
 	disp.BeforePublish = sink.JobPublish
+	disp.Connected = func(id string) bool {
+		cz, err := b.Server().Connz(&server.ConnzOptions{Username: true, User: "minion:" + id})
+		return err == nil && cz.NumConns > 0
+	}
+	octx, cancel = context.WithTimeout(ctx, time.Minute)
+	err = disp.Open(octx, jobs.Options{JS: js, Reg: reg, Nodegroups: cfg.Nodegroups, DefaultTimeout: cfg.Timeout,
+		KeepJobs: time.Duration(cfg.KeepJobs * float64(time.Hour))})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	defer disp.Close()
 	srv, err := api.New(api.Config{NC: nc, Reg: reg, Jobs: disp, Kicker: b, Signer: signer, TLSFinger: tlsFinger, Audit: sink, AuditStore: auditStore,
 		Log: m.log, Operators: opToks, Autosign: cfg.autosign, MaxBytes: cfg.MaxRequestBytes, MaxPending: cfg.MaxPending,
 		DefaultTimeout: cfg.Timeout})

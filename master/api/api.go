@@ -323,6 +323,8 @@ func (s *Server) handleHello(id string, m *nats.Msg) {
 	s.mu.Unlock()
 	s.event("minion", "salt/minion/"+id+"/start", map[string]any{"id": id})
 	s.reply(m, map[string]any{"v": proto.Version, "id": id})
+	// A minion that was away gets the jobs queued for it meanwhile.
+	s.cfg.Jobs.Hello(id)
 }
 
 func (s *Server) handleEvent(m *nats.Msg) {
@@ -392,6 +394,10 @@ func (s *Server) handleAPI(m *nats.Msg) {
 		return
 	}
 	h, ok := operatorVerbs[verb]
+	if jh := s.cfg.Jobs.Verb(verb); !ok && jh != nil {
+		// The job store serves its own verbs (job.run, job.list, ...).
+		h, ok = func(_ *Server, ctx context.Context, op string, d []byte) (any, error) { return jh(ctx, op, d) }, true
+	}
 	if !ok {
 		s.C.Unknown.Add(1)
 		s.replyErr(m, "unknown verb "+verb)
@@ -547,7 +553,7 @@ func (s *Server) run(ctx context.Context, op string, data []byte) (any, error) {
 	if !proto.ValidFun(req.Fun) {
 		return nil, fmt.Errorf("%w: function %q", proto.ErrMalformed, req.Fun)
 	}
-	targets, err := s.resolve(req.Target)
+	targets, err := s.cfg.Jobs.Resolve(ctx, req.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -563,42 +569,4 @@ func (s *Server) run(ctx context.Context, op string, data []byte) (any, error) {
 		return nil, err
 	}
 	return rep, nil
-}
-
-// resolve turns a target into accepted minions. Glob and list are judged
-// here; grain targets use the indexed os/arch grains or the cached grains.
-func (s *Server) resolve(t proto.Target) ([]jobs.Target, error) {
-	var out []jobs.Target
-	accepted := s.cfg.Reg.List(proto.KeyAccepted)
-	switch t.Type {
-	case "", "glob", "list":
-		if t.Type == "" {
-			t.Type = "glob"
-		}
-		if t.Type == "glob" {
-			if _, err := path.Match(t.Expr, ""); err != nil {
-				return nil, fmt.Errorf("target %q: %w", t.Expr, err)
-			}
-		}
-		for _, m := range accepted {
-			if proto.TargetMatches(t, m.ID) {
-				out = append(out, jobs.Target{ID: m.ID})
-			}
-		}
-	case "grain":
-		k, v, ok := strings.Cut(t.Expr, ":")
-		if !ok {
-			return nil, fmt.Errorf("target %q: want grain:value", t.Expr)
-		}
-		for _, m := range accepted {
-			if g, ok := m.Grains[k]; ok {
-				if ok, _ := path.Match(v, fmt.Sprint(g)); ok {
-					out = append(out, jobs.Target{ID: m.ID})
-				}
-			}
-		}
-	default:
-		return nil, fmt.Errorf("target type %q is not supported", t.Type)
-	}
-	return out, nil
 }
