@@ -22,8 +22,8 @@ looking up an attribute of an undefined value is an error.
 
 Statements beyond Jinja's own: import_yaml, import_json, import_text,
 load_yaml/load_json/load_text ... endload. import, from ... import and
-include resolve names against the file roots ("./" and "../" against the
-importing template) and from-import exports variables as well as macros.
+include (and extends) resolve names against the file roots ("./" and
+"../" against the importing template) and from-import exports variables as well as macros.
 set accepts tuple targets ({% set a, b = 1, 2 %}).
 
 Dicts and lists behave as Python's: shared references whose update,

@@ -193,3 +193,13 @@ func TestNoRegistryOrFiles(t *testing.T) {
 		t.Fatalf("want file client error, got %v", err)
 	}
 }
+
+func TestExtendsBlocks(t *testing.T) {
+	ec := tree(t, map[string]string{"base/layout.jinja": "A{% block body %}default{% endblock %}Z"})
+	for _, ref := range []string{"base/layout.jinja", "./layout.jinja"} {
+		out, err := Jinja(ec, "base/page.jinja", []byte("{% extends '"+ref+"' %}{% block body %}[{{ grains.id }}]{% endblock %}"), nil)
+		if err != nil || out != "A[web1]Z" {
+			t.Errorf("%s: got %q %v", ref, out, err)
+		}
+	}
+}
