@@ -36,6 +36,7 @@ regex_replace, regex_search, regex_match, unique, path_join, yaml_dquote,
 yaml_squote, yaml_encode, to_bool, sequence, is_list, quote, md5, sha1,
 sha256, sha512, base64_encode, base64_decode, union, intersect,
 difference, symmetric_difference, flatten, is_ip, is_ipv4, is_ipv6,
+ipaddr, ipv4, ipv6, avg, is_iter, exactly_one_true, exactly_n_true,
 basename, dirname; Jinja's own as gonja provides them, with dictsort,
 items, list, string, format, min and max reimplemented. Tests: Jinja's plus
 match and list. Globals: range (a list, bounded), raise, dict, namespace,

@@ -226,6 +226,29 @@ func saltFilters() map[string]exec.FilterFunction {
 		"is_ip":                ipFilter(func(a netip.Addr) bool { return true }),
 		"is_ipv4":              ipFilter(func(a netip.Addr) bool { return a.Is4() }),
 		"is_ipv6":              ipFilter(func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }),
+		"avg": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			items := iterList(in)
+			if len(items) == 0 {
+				return exec.AsValue(0.0)
+			}
+			sum := 0.0
+			for _, x := range items {
+				sum += exec.ToValue(x).Float()
+			}
+			return exec.AsValue(sum / float64(len(items)))
+		},
+		"is_iter": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			return exec.AsValue(in.IsList() || in.IsDict())
+		},
+		"exactly_one_true": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			return exec.AsValue(countTrue(iterList(in)) == 1)
+		},
+		"exactly_n_true": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+			return exec.AsValue(countTrue(iterList(in)) == argOr(va, 0, "amount", 1).Integer())
+		},
+		"ipaddr": ipListFilter(func(a netip.Addr) bool { return true }),
+		"ipv4":   ipListFilter(func(a netip.Addr) bool { return a.Is4() }),
+		"ipv6":   ipListFilter(func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }),
 		"basename": func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
 			return exec.AsValue(path.Base(in.String()))
 		},
@@ -514,5 +537,42 @@ func ipFilter(ok func(netip.Addr) bool) exec.FilterFunction {
 		}
 		a, err := netip.ParseAddr(s)
 		return exec.AsValue(err == nil && ok(a))
+	}
+}
+
+func countTrue(items []any) int {
+	n := 0
+	for _, x := range items {
+		if exec.ToValue(x).IsTrue() {
+			n++
+		}
+	}
+	return n
+}
+
+// ipListFilter keeps the addresses (or CIDRs) of a family, as Salt's
+// ipaddr/ipv4/ipv6 filters do; a single address yields it or None.
+func ipListFilter(ok func(netip.Addr) bool) exec.FilterFunction {
+	match := func(s string) bool {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			return ok(p.Addr())
+		}
+		a, err := netip.ParseAddr(s)
+		return err == nil && ok(a)
+	}
+	return func(e *exec.Evaluator, in *exec.Value, va *exec.VarArgs) *exec.Value {
+		if in.IsString() {
+			if match(in.String()) {
+				return in
+			}
+			return exec.AsValue(nil)
+		}
+		var out []any
+		for _, x := range iterList(in) {
+			if s, isStr := x.(string); isStr && match(s) {
+				out = append(out, s)
+			}
+		}
+		return exec.AsValue(listPtr(out))
 	}
 }

@@ -37,6 +37,8 @@ func TestFilters(t *testing.T) {
 		{"{{ [1, 2] | union([2, 3]) }} {{ [1, 2] | intersect([2, 3]) }} {{ [1, 2] | difference([2]) }}", "[1, 2, 3] [2] [1]"},
 		{"{{ '10.0.0.1' | is_ipv4 }} {{ '::1' | is_ipv6 }} {{ 'x' | is_ip }}", "True True False"},
 		{"{{ 'abc' is match('a') }} {{ 'abc' is match('b') }}", "True False"},
+		{"{{ [1, 2, 3] | avg }} {{ [] | is_iter }} {{ 'x' | is_iter }} {{ [0, 1, 0] | exactly_one_true }} {{ [1, 1] | exactly_n_true(2) }}", "2.0 True False True True"},
+		{"{{ ['10.0.0.1', 'fe80::1', 'x', '192.168.0.0/24'] | ipv4 }} {{ grains.ipv4 | ipv6 }} {{ '::1' | ipaddr }}", "['10.0.0.1', '192.168.0.0/24'] [] ::1"},
 		// Jinja's own, on the values formulas pass them.
 		{"{{ missing | default('d') }} {{ '' | default('e', true) }} {{ 'v' | default('x') }}", "d e v"},
 		{"{{ grains.ipv4 | join(', ') }} {{ [1, 2] | join }}", "127.0.0.1, 10.0.0.5 12"},
