@@ -16,7 +16,7 @@ import (
 // converges every platform a pkg backend exists for; comments and changes
 // follow Salt's so tools reading state output keep working.
 func Pkg() *Module {
-	common := []string{"version", "pkgs", "refresh", "ignore_epoch", "fromrepo", "install_recommends", "skip_verify"}
+	common := []string{"version", "pkgs", "refresh", "ignore_epoch", "fromrepo", "install_recommends", "skip_verify", "hold"}
 	return &Module{
 		Name: "pkg",
 		Funcs: map[string]Func{
@@ -190,6 +190,79 @@ func pkgInstallKwargs(r *Request, pkgs []any) map[string]any {
 	return kw
 }
 
+// pkgHoldResults runs pkg.hold or pkg.unhold (per the hold argument) on
+// the packages and returns the per-package results that changed
+// something, that did not, and that failed, in package order.
+func pkgHoldResults(r *Request, names []string) (modified, unchanged, failed []map[string]any, err error) {
+	hold, err := execmod.Bool(r.Args, "hold", false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fn := "pkg.unhold"
+	if hold {
+		fn = "pkg.hold"
+	}
+	pk := make([]any, len(names))
+	for i, n := range names {
+		pk[i] = n
+	}
+	out, err := r.Exec.Call(fn, nil, map[string]any{"pkgs": pk, "test": r.Test()})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, _ := out.(map[string]any)
+	for _, n := range names {
+		ret, _ := m[n].(map[string]any)
+		if ret == nil {
+			continue
+		}
+		ch, _ := ret["changes"].(map[string]any)
+		ok, _ := ret["result"].(bool)
+		switch {
+		case len(ch) > 0:
+			modified = append(modified, ret)
+		case ok:
+			unchanged = append(unchanged, ret)
+		default:
+			failed = append(failed, ret)
+		}
+	}
+	return modified, unchanged, failed, nil
+}
+
+// pkgHoldAlreadyInstalled folds hold results into an "already installed"
+// return the way Salt does (".\n" + each package's comment).
+func pkgHoldAlreadyInstalled(r *Request, res Result, names []string) Result {
+	if !execmod.Has(r.Args, "hold") {
+		return res
+	}
+	modified, unchanged, failed, err := pkgHoldResults(r, names)
+	if err != nil {
+		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
+	}
+	if res.Changes == nil {
+		res.Changes = map[string]any{}
+	}
+	fold := func(l []map[string]any, withChanges bool) {
+		for _, h := range l {
+			res.Comment += ".\n" + fmt.Sprint(h["comment"])
+			switch v := h["result"].(type) {
+			case bool:
+				res.Result = &v
+			default:
+				res.Result = nil
+			}
+			if withChanges {
+				res.Changes[fmt.Sprint(h["name"])] = h["changes"]
+			}
+		}
+	}
+	fold(modified, true)
+	fold(unchanged, false)
+	fold(failed, false)
+	return res
+}
+
 // pkgInstalled ensures packages are installed, at the wanted version when
 // one is given.
 func pkgInstalled(r *Request) Result {
@@ -208,21 +281,21 @@ func pkgInstalled(r *Request) Result {
 	if err != nil {
 		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
 	}
+	names := pkgTargetNames(a.targets)
 	if !a.usedPkgs && len(a.targets) == 1 {
 		t := a.targets[0]
 		if v, ok := cur[t.Name]; ok {
 			if t.Version == "" {
-				return pkgResult(r.Name, pkgTrue(), nil, fmt.Sprintf("Package %s is already installed", t.Name))
+				return pkgHoldAlreadyInstalled(r, pkgResult(r.Name, pkgTrue(), nil, fmt.Sprintf("Package %s is already installed", t.Name)), names)
 			}
 			if t.Version != "latest" && pkgSatisfies(v, t.Version, a.ignoreEpoch) {
-				return pkgResult(r.Name, pkgTrue(), nil, fmt.Sprintf("Version %s of package '%s' is already installed", t.Version, t.Name))
+				return pkgHoldAlreadyInstalled(r, pkgResult(r.Name, pkgTrue(), nil, fmt.Sprintf("Version %s of package '%s' is already installed", t.Version, t.Name)), names)
 			}
 		}
 	}
 
 	// What the sources would install, for "latest", the existence check
 	// and test-mode changes.
-	names := pkgTargetNames(a.targets)
 	avail, err := pkgStrings(ec, "pkg.latest_version", names, map[string]any{"refresh": false})
 	if err != nil {
 		return pkgResult(r.Name, pkgFalse(), nil, err.Error())
@@ -281,7 +354,7 @@ func pkgInstalled(r *Request) Result {
 		if versionSpec {
 			msg += " and are at the desired version"
 		}
-		return pkgResult(r.Name, pkgTrue(), nil, msg)
+		return pkgHoldAlreadyInstalled(r, pkgResult(r.Name, pkgTrue(), nil, msg), names)
 	}
 
 	if test {
@@ -366,6 +439,39 @@ func pkgInstalled(r *Request) Result {
 		}
 	}
 	result := pkgTrue()
+	if execmod.Has(r.Args, "hold") {
+		modHold, unchangedHold, failedHold, err := pkgHoldResults(r, names)
+		if err != nil {
+			comment = append(comment, err.Error())
+			return pkgResult(r.Name, pkgFalse(), changes, strings.Join(comment, "\n"))
+		}
+		if changes == nil {
+			changes = map[string]any{}
+		}
+		for _, h := range modHold {
+			n := fmt.Sprint(h["name"])
+			comment = append(comment, fmt.Sprint(h["comment"]))
+			hc, _ := h["changes"].(map[string]any)
+			if cur, ok := changes[n].(map[string]any); ok {
+				for _, k := range []string{"new", "old"} {
+					sv, _ := execmod.ToString(cur[k])
+					if sv != "" {
+						sv += "\n"
+					}
+					cur[k] = sv + fmt.Sprint(hc[k])
+				}
+			} else {
+				changes[n] = map[string]any{"new": fmt.Sprint(hc["new"])}
+			}
+		}
+		for _, h := range unchangedHold {
+			comment = append(comment, fmt.Sprint(h["comment"]))
+		}
+		for _, h := range failedHold {
+			comment = append(comment, fmt.Sprint(h["comment"]))
+			result = pkgFalse()
+		}
+	}
 	if len(failed) > 0 {
 		comment = append([]string{"The following packages failed to install/update: " + pkgDesiredList(failed)}, comment...)
 		result = pkgFalse()

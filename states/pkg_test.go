@@ -352,6 +352,35 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		ptWantResult(t, "uptodate of an absent package", res, ptBool(true), "System is already up-to-date")
 	})
 
+	t.Run("hold", func(t *testing.T) {
+		want := func() string {
+			out, _ := exec.Command("dpkg-query", "-W", "-f=${db:Status-Want}", name).Output()
+			return string(out)
+		}
+		res := e.state("installed", name, map[string]any{"hold": true}, false)
+		ptWantResult(t, "installed hold=True", res, ptBool(true), "The following packages were installed/updated: "+name+"\nPackage "+name+" is now being held.")
+		ptWantChanges(t, "installed hold=True", res.Changes, map[string]any{name: map[string]any{"old": "install", "new": cand + "\nhold"}})
+		if w := want(); w != "hold" {
+			t.Fatalf("dpkg selection of %s is %q, want hold", name, w)
+		}
+		res = e.state("installed", name, map[string]any{"hold": true}, false)
+		ptWantResult(t, "installed hold=True again", res, ptBool(true), "Package "+name+" is already installed.\nPackage "+name+" is already set to be held.")
+		ptWantChanges(t, "installed hold=True again", res.Changes, nil)
+		res = e.state("installed", name, map[string]any{"hold": false}, true)
+		ptWantResult(t, "installed hold=False test=True", res, nil, "Package "+name+" is already installed.\nPackage "+name+" is set not to be held.")
+		if w := want(); w != "hold" {
+			t.Fatalf("test mode released the hold (%q)", w)
+		}
+		res = e.state("installed", name, map[string]any{"hold": false}, false)
+		ptWantResult(t, "installed hold=False", res, ptBool(true), "Package "+name+" is already installed.\nPackage "+name+" is no longer being held.")
+		ptWantChanges(t, "installed hold=False", res.Changes, map[string]any{name: map[string]any{"old": "hold", "new": "install"}})
+		if w := want(); w != "install" {
+			t.Fatalf("dpkg selection of %s is %q after unhold", name, w)
+		}
+		res = e.state("removed", name, nil, false)
+		ptWantResult(t, "removed after hold", res, ptBool(true), "All targeted packages were removed.")
+	})
+
 	t.Run("unknown package", func(t *testing.T) {
 		res := e.state("installed", "x", map[string]any{"pkgs": []any{name, "brine-no-such-package"}}, false)
 		ptWantResult(t, "installed unknown", res, ptBool(false),

@@ -33,6 +33,8 @@ func (m PkgModule) Register(r *Registry) {
 	r.Register("pkg.refresh_db", "Update the package database; returns {source: True (new data) | False (unchanged or failed) | None (ignored)}; failhard=True fails on any error.", m.refreshDB)
 	r.Register("pkg.list_upgrades", "Packages an upgrade would change, as {name: new version}; refresh=True (default) updates the package database first, dist_upgrade=True (default) counts what a dist-upgrade would do.", m.listUpgrades)
 	r.Register("pkg.upgrade", "Upgrade every package (dist_upgrade=True for a dist-upgrade), or only pkgs='[a, b]'; refresh=True (default) updates the package database first. Returns {name: {old, new}}.", m.upgrade)
+	r.Register("pkg.hold", "Keep packages at their installed version: pkg.hold NAME or pkgs='[a, b]'. Returns {name: {name, changes, result, comment}}.", m.hold)
+	r.Register("pkg.unhold", "Let held packages be upgraded again: pkg.unhold NAME or pkgs='[a, b]'. Returns {name: {name, changes, result, comment}}.", m.unhold)
 	r.Register("pkg.list_repo_pkgs", "Versions the package sources offer, highest first: {name: [versions]}.", m.listRepoPkgs)
 }
 
@@ -678,4 +680,78 @@ func (m PkgModule) upgrade(c *Context, args []any, kwargs map[string]any) (any, 
 		return nil, fmt.Errorf("pkg.upgrade: %w", upErr)
 	}
 	return changes, nil
+}
+
+func (m PkgModule) hold(c *Context, args []any, kwargs map[string]any) (any, error) {
+	return m.setHold(c, "pkg.hold", args, kwargs, true)
+}
+
+func (m PkgModule) unhold(c *Context, args []any, kwargs map[string]any) (any, error) {
+	return m.setHold(c, "pkg.unhold", args, kwargs, false)
+}
+
+// setHold holds or releases each package, reporting per package in
+// Salt's shape; in test mode it only says what it would do.
+func (m PkgModule) setHold(c *Context, fn string, args []any, kwargs map[string]any, hold bool) (any, error) {
+	kw, err := Bind(fn, args, kwargs, "name", "pkgs")
+	if err != nil {
+		return nil, err
+	}
+	name, err := Str(kw, "name", "")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	targets, err := PkgTargets(name, nil, kw["pkgs"])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	mgr, err := m.manager(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Context()
+	inv, err := mgr.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	test, _ := Bool(kw, "test", c.Test)
+	out := map[string]any{}
+	for _, t := range targets {
+		n := t.Name
+		ret := map[string]any{"name": n, "changes": map[string]any{}, "result": false, "comment": ""}
+		out[n] = ret
+		_, installed := inv.Installed[n]
+		switch {
+		case !installed && hold:
+			ret["comment"] = fmt.Sprintf("Package %s not currently held.", n)
+		case inv.Held[n] == hold:
+			ret["result"] = true
+			if hold {
+				ret["comment"] = fmt.Sprintf("Package %s is already set to be held.", n)
+			} else {
+				ret["comment"] = fmt.Sprintf("Package %s is already set not to be held.", n)
+			}
+		case test:
+			ret["result"] = nil
+			if hold {
+				ret["comment"] = fmt.Sprintf("Package %s is set to be held.", n)
+			} else {
+				ret["comment"] = fmt.Sprintf("Package %s is set not to be held.", n)
+			}
+		default:
+			if err := mgr.Hold(ctx, []string{n}, hold); err != nil {
+				return nil, fmt.Errorf("%s: %w", fn, err)
+			}
+			was, now := "install", "hold"
+			ret["comment"] = fmt.Sprintf("Package %s is now being held.", n)
+			if !hold {
+				was, now = "hold", "install"
+				ret["comment"] = fmt.Sprintf("Package %s is no longer being held.", n)
+			}
+			ret["result"] = true
+			ret["changes"] = map[string]any{"old": was, "new": now}
+			c.Record(fn, map[string]any{"name": n, "old": was, "new": now})
+		}
+	}
+	return out, nil
 }

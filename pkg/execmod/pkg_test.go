@@ -263,3 +263,37 @@ func TestPkgUpgradeFunctions(t *testing.T) {
 		t.Fatalf("audit = %q", au.recs)
 	}
 }
+
+func TestPkgHold(t *testing.T) {
+	rec := backend.NewRecorded().
+		On(dpkgQuery, backend.Result{Stdout: "install ok installed\thello\t2.10-3\tamd64\nhold ok installed\tbash\t5.2.15-2+b8\tamd64\n"}).
+		On("apt-mark hold hello", backend.Result{Stdout: "hello set on hold.\n"})
+	r, c, au := pkgFixture(t, rec)
+	out, err := r.Call(c, "pkg.hold", nil, map[string]any{"pkgs": []any{"hello", "bash", "absent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"hello":  map[string]any{"name": "hello", "changes": map[string]any{"old": "install", "new": "hold"}, "result": true, "comment": "Package hello is now being held."},
+		"bash":   map[string]any{"name": "bash", "changes": map[string]any{}, "result": true, "comment": "Package bash is already set to be held."},
+		"absent": map[string]any{"name": "absent", "changes": map[string]any{}, "result": false, "comment": "Package absent not currently held."},
+	}
+	if !reflect.DeepEqual(out, want) {
+		t.Fatalf("pkg.hold = %v\nwant %v", out, want)
+	}
+	if want := []string{"pkg.hold hello install -> hold"}; !reflect.DeepEqual(au.recs, want) {
+		t.Fatalf("audit = %q", au.recs)
+	}
+	out, err = r.Call(c, "pkg.unhold", []any{"bash"}, map[string]any{"test": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.(map[string]any)["bash"].(map[string]any); got["result"] != nil || got["comment"] != "Package bash is set not to be held." {
+		t.Fatalf("pkg.unhold test=True = %v", got)
+	}
+	for _, l := range rec.CommandLines() {
+		if strings.Contains(l, "unhold") {
+			t.Fatalf("test mode ran %q", l)
+		}
+	}
+}

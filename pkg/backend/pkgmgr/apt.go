@@ -79,7 +79,7 @@ func (a *Apt) List(ctx context.Context) (Inventory, error) {
 // output. Packages whose architecture is neither native nor "all" get an
 // ":arch" suffix.
 func ParseDpkgQuery(out, nativeArch string) Inventory {
-	inv := Inventory{Installed: map[string]string{}, ConfigFiles: map[string]string{}}
+	inv := Inventory{Installed: map[string]string{}, ConfigFiles: map[string]string{}, Held: map[string]bool{}}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) < 3 {
@@ -98,6 +98,9 @@ func ParseDpkgQuery(out, nativeArch string) Inventory {
 		switch status[2] {
 		case "installed":
 			inv.Installed[name] = version
+			if status[0] == "hold" {
+				inv.Held[name] = true
+			}
 		case "config-files":
 			inv.ConfigFiles[name] = version
 		}
@@ -293,6 +296,25 @@ func (a *Apt) Remove(ctx context.Context, names []string, purge bool) error {
 	}
 	argv := append([]string{"apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300", verb}, names...)
 	c, res, err := a.exec(ctx, argv...)
+	if err == nil {
+		err = backend.Check(c, res)
+	}
+	if err != nil {
+		return fmt.Errorf("apt: %s: %w", verb, err)
+	}
+	return nil
+}
+
+// Hold implements Manager with apt-mark hold or unhold.
+func (a *Apt) Hold(ctx context.Context, names []string, hold bool) error {
+	if len(names) == 0 {
+		return nil
+	}
+	verb := "hold"
+	if !hold {
+		verb = "unhold"
+	}
+	c, res, err := a.exec(ctx, append([]string{"apt-mark", verb}, names...)...)
 	if err == nil {
 		err = backend.Check(c, res)
 	}

@@ -27,6 +27,7 @@ type Target struct {
 type Inventory struct {
 	Installed   map[string]string // name -> version
 	ConfigFiles map[string]string // name -> version of removed packages with config left
+	Held        map[string]bool   // installed packages the manager must not upgrade or remove
 }
 
 // Policy is what the package manager would do with one package: the
@@ -76,6 +77,8 @@ type Manager interface {
 	Upgrades(ctx context.Context, dist bool) (map[string]string, error)
 	// Upgrade upgrades every package, or only the named ones.
 	Upgrade(ctx context.Context, dist bool, only []string, opts InstallOptions) error
+	// Hold keeps the packages at their version (hold) or releases them.
+	Hold(ctx context.Context, names []string, hold bool) error
 	// Refresh updates the package database from the sources.
 	Refresh(ctx context.Context) (RefreshResult, error)
 	// Compare orders two versions with the manager's rules (-1, 0, 1).

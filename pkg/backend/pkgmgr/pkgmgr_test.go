@@ -113,6 +113,9 @@ func TestParseDpkgQueryStates(t *testing.T) {
 	if !reflect.DeepEqual(inv.Installed, wantInst) {
 		t.Errorf("Installed = %v\nwant %v", inv.Installed, wantInst)
 	}
+	if want := map[string]bool{"openssl": true}; !reflect.DeepEqual(inv.Held, want) {
+		t.Errorf("Held = %v, want %v", inv.Held, want)
+	}
 	if want := map[string]string{"nginx-common": "1.22.1-9"}; !reflect.DeepEqual(inv.ConfigFiles, want) {
 		t.Errorf("ConfigFiles = %v, want %v", inv.ConfigFiles, want)
 	}
