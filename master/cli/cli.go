@@ -195,6 +195,8 @@ func Main(args []string, io IO) int {
 		code, err = keyCmd(g, rest[1:], io)
 	case "run":
 		code, err = runCmd(g, rest[1:], io)
+	case "jobs":
+		code, err = jobsCmd(g, rest[1:], io)
 	case "audit":
 		code, err = auditCmd(g, rest[1:], io)
 	default:

@@ -1,62 +1,123 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/pkg/output"
 	"github.com/brine-cm/brine/proto"
 	"gopkg.in/yaml.v3"
 )
 
+// runUsage is printed for a bad `run` command line.
+const runUsage = `usage: brine-master run [-E|-L|-G|-P|-I|-J|-S|-N|-C] [-t SECONDS] [--async] [-b N|N%] [--batch-wait SECONDS]
+                        [-v] [--out json|yaml|txt|highstate|raw|nested] [--out-file FILE] [--expire DURATION]
+                        [--preview] TARGET FUNCTION [ARG...] [KEY=VALUE...]`
+
+// targetFlags maps Salt's targeting switches to tgt_type names.
+var targetFlags = map[string]string{
+	"-E": "pcre", "--pcre": "pcre",
+	"-L": "list", "--list": "list",
+	"-G": "grain", "--grain": "grain",
+	"-P": "grain_pcre", "--grain-pcre": "grain_pcre",
+	"-I": "pillar", "--pillar": "pillar",
+	"-J": "pillar_pcre", "--pillar-pcre": "pillar_pcre",
+	"-S": "ipcidr", "--ipcidr": "ipcidr",
+	"-N": "nodegroup", "--nodegroup": "nodegroup",
+	"-C": "compound", "--compound": "compound",
+}
+
 // runArgs is a parsed `run` command line.
 type runArgs struct {
-	target  proto.Target
-	fun     string
-	args    []any
-	kwargs  map[string]any
-	timeout float64
-	out     string
+	target    proto.Target
+	fun       string
+	args      []any
+	kwargs    map[string]any
+	timeout   float64
+	out       string
+	outFile   string
+	async     bool
+	batch     string
+	batchWait float64
+	verbose   bool
+	expire    time.Duration
+	preview   bool
+	progress  bool
 }
 
 func parseRunArgs(args []string) (runArgs, error) {
-	r := runArgs{target: proto.Target{Type: "glob"}, kwargs: map[string]any{}, timeout: 10}
+	r := runArgs{target: proto.Target{Type: "glob"}, kwargs: map[string]any{}, timeout: -1}
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		name, inline, hasInline := strings.Cut(a, "=")
+		if !strings.HasPrefix(a, "--") {
+			name, hasInline = a, false
+		}
 		next := func() (string, error) {
+			if hasInline {
+				return inline, nil
+			}
 			if i+1 >= len(args) {
-				return "", fmt.Errorf("%s needs a value", a)
+				return "", fmt.Errorf("%s needs a value", name)
 			}
 			i++
 			return args[i], nil
 		}
 		var err error
-		switch {
-		case len(pos) >= 2:
+		var v string
+		if len(pos) >= 2 {
 			pos = append(pos, a) // after the function everything is an argument
-		case a == "-L" || a == "--list":
-			r.target.Type = "list"
-		case a == "-E" || a == "--pcre":
-			r.target.Type = "pcre"
-		case a == "-G" || a == "--grain":
-			r.target.Type = "grain"
-		case a == "--tgt-type":
+			continue
+		}
+		if k, ok := targetFlags[name]; ok {
+			r.target.Type = k
+			continue
+		}
+		switch {
+		case name == "--tgt-type" || name == "--tgt_type":
 			r.target.Type, err = next()
-		case a == "-t" || a == "--timeout":
-			var v string
+		case name == "-t" || name == "--timeout":
 			if v, err = next(); err == nil {
 				r.timeout, err = strconv.ParseFloat(v, 64)
+				if err == nil && r.timeout <= 0 {
+					err = errors.New("timeout must be positive")
+				}
 			}
-		case a == "--out" || strings.HasPrefix(a, "--out="):
-			if v, ok := strings.CutPrefix(a, "--out="); ok {
-				r.out = v
-			} else {
-				r.out, err = next()
+		case name == "--out" || name == "--output":
+			r.out, err = next()
+		case name == "--out-file" || name == "--output-file":
+			r.outFile, err = next()
+		case name == "--async":
+			r.async = true
+		case name == "-b" || name == "--batch" || name == "--batch-size":
+			r.batch, err = next()
+			if err == nil {
+				_, err = jobs.BatchSize(r.batch, 1)
 			}
+		case name == "--batch-wait":
+			if v, err = next(); err == nil {
+				r.batchWait, err = strconv.ParseFloat(v, 64)
+			}
+		case name == "-v" || name == "--verbose":
+			r.verbose = true
+		case name == "--expire":
+			if v, err = next(); err == nil {
+				r.expire, err = parseDuration(v)
+			}
+		case name == "--preview" || name == "--preview-target":
+			r.preview = true
+		case name == "--static" || name == "--no-color" || name == "--no-progress":
+			// --static is how JSON is always printed.
+		case name == "-p" || name == "--progress":
+			r.progress = true
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			err = fmt.Errorf("unknown flag %s", a)
 		default:
@@ -66,12 +127,19 @@ func parseRunArgs(args []string) (runArgs, error) {
 			return r, err
 		}
 	}
+	if r.preview && len(pos) == 1 {
+		r.target.Expr = pos[0]
+		return r, nil
+	}
 	if len(pos) < 2 {
-		return r, fmt.Errorf("usage: brine-master run [-L|-E|-G] [-t SECONDS] [--out FORMAT] TARGET FUNCTION [ARG...] [KEY=VALUE...]")
+		return r, errors.New(runUsage)
 	}
 	r.target.Expr, r.fun = pos[0], pos[1]
 	if !proto.ValidFun(r.fun) {
 		return r, fmt.Errorf("%q is not a module.function name", r.fun)
+	}
+	if r.out != "" && !contains(output.Formats, r.out) {
+		return r, fmt.Errorf("unknown output format %q (want one of %s)", r.out, strings.Join(output.Formats, ", "))
 	}
 	for _, a := range pos[2:] {
 		if k, v, ok := strings.Cut(a, "="); ok && isIdent(k) {
@@ -81,6 +149,30 @@ func parseRunArgs(args []string) (runArgs, error) {
 		r.args = append(r.args, scalar(a))
 	}
 	return r, nil
+}
+
+// parseDuration reads a Go duration ("90s", "2h") or plain seconds.
+func parseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 {
+			return 0, fmt.Errorf("duration %q must be positive", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("duration %q: want 90s, 10m, 2h or seconds", s)
+	}
+	return d, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 func isIdent(s string) bool {
@@ -109,6 +201,19 @@ func scalar(s string) any {
 	return s
 }
 
+// printTargetError shows where a target went wrong, with a caret under
+// the column.
+func printTargetError(w io.Writer, te *jobs.TargetError) {
+	if te.Col <= 0 {
+		fmt.Fprintf(w, "brine-master: target %q: %s\n", te.Expr, te.Msg)
+		return
+	}
+	fmt.Fprintf(w, "brine-master: target %q: column %d: %s\n", te.Expr, te.Col, te.Msg)
+	fmt.Fprintf(w, "    %s\n    %s^\n", te.Expr, strings.Repeat(" ", te.Col-1))
+}
+
+const noMatch = "No minions matched the target. No command was sent, no jid was assigned."
+
 func runCmd(g Global, args []string, io IO) (int, error) {
 	r, err := parseRunArgs(args)
 	if err != nil {
@@ -122,46 +227,163 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		return 1, err
 	}
 	defer c.Close()
-	req := proto.RunRequest{V: proto.Version, Target: r.target, Fun: r.fun, Args: r.args, Kwargs: r.kwargs, TimeoutSec: r.timeout}
-	var rep proto.RunReply
-	wait := time.Duration(r.timeout*float64(time.Second)) + 10*time.Second
-	if err := c.Call(proto.VerbRun, req, &rep, wait); err != nil {
+	req := jobs.RunRequest{RunRequest: proto.RunRequest{V: proto.Version, Target: r.target, Fun: r.fun, Args: r.args, Kwargs: r.kwargs},
+		Async: r.async, Batch: r.batch, BatchWait: r.batchWait, ExpireSec: r.expire.Seconds()}
+	if r.timeout > 0 {
+		req.TimeoutSec = r.timeout
+	}
+	if r.preview {
+		var rep jobs.RunReply
+		if err := c.Call(jobs.VerbPreview, req, &rep, 30*time.Second); err != nil {
+			return 1, err
+		}
+		if rep.TargetError != nil {
+			printTargetError(io.Err, rep.TargetError)
+			return 2, nil
+		}
+		if len(rep.Minions) == 0 {
+			fmt.Fprintln(io.Err, "No minions matched the target.")
+			return 2, nil
+		}
+		if r.out == "json" {
+			fmt.Fprintln(io.Out, string(output.MarshalJSON(rep.Minions)))
+			return 0, nil
+		}
+		for _, id := range rep.Minions {
+			fmt.Fprintln(io.Out, id)
+		}
+		return 0, nil
+	}
+	// The call lasts as long as the master waits: the timeout, or for a
+	// batch every batch in turn.
+	wait := 10 * time.Minute
+	if !r.async && r.batch == "" && r.timeout > 0 {
+		wait = time.Duration(r.timeout*float64(time.Second)) + 30*time.Second
+	}
+	if r.async {
+		wait = time.Minute
+	}
+	out := io.Out
+	if r.outFile != "" {
+		f, err := os.OpenFile(r.outFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return 1, fmt.Errorf("out file: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	stopProgress := func() {}
+	if !r.async && (r.progress || output.IsTerminal(io.Out)) {
+		stopProgress = c.progress(io.Err, r.fun, time.Now())
+	}
+	var rep jobs.RunReply
+	err = c.Call(jobs.VerbRun, req, &rep, wait)
+	stopProgress()
+	if err != nil {
 		return 1, err
 	}
-	if len(rep.Returns) == 0 && len(rep.Missing) == 0 {
-		fmt.Fprintln(io.Err, "No minions matched the target. No command was sent, no jid was assigned.")
+	if rep.TargetError != nil {
+		printTargetError(io.Err, rep.TargetError)
 		return 2, nil
+	}
+	if len(rep.Minions) == 0 {
+		fmt.Fprintln(io.Err, noMatch)
+		return 2, nil
+	}
+	if r.async {
+		fmt.Fprintf(out, "Executed command with job ID: %s\n", rep.JID)
+		return 0, nil
+	}
+	if r.verbose {
+		w := out
+		if r.out == "json" || r.out == "yaml" {
+			w = io.Err
+		}
+		fmt.Fprintf(w, "Executing job with jid %s\n%s\n\n", rep.JID, strings.Repeat("-", 67))
 	}
 	results := map[string]any{}
 	code := 0
 	for id, ret := range rep.Returns {
 		results[id] = ret.Return
-		if ret.Retcode != 0 {
+		if ret.Retcode != 0 || !ret.Success {
 			code = 1
 		}
 	}
 	for _, id := range rep.Missing {
-		results[id] = "Minion did not return. [No response]"
+		results[id] = missingText(id, rep.Connected)
 		code = 1
 	}
-	format := r.out
+	if err := printResults(out, r.out, r.fun, results); err != nil {
+		return 1, err
+	}
+	if r.verbose && len(rep.Missing) > 0 {
+		fmt.Fprintf(io.Err, "\n%s\nSummary\n%s\n# of minions targeted: %d\n# of minions returned: %d\n# of minions that did not return: %d\n",
+			strings.Repeat("-", 67), strings.Repeat("-", 67), len(rep.Minions), len(rep.Returns), len(rep.Missing))
+		fmt.Fprintf(io.Err, "Minions not responding: %s\n", strings.Join(rep.Missing, ", "))
+	}
+	return code, nil
+}
+
+// missingText is Salt's line for a minion that did not return, saying
+// whether it is connected at all.
+func missingText(id string, connected map[string]bool) string {
+	if up, known := connected[id]; known && !up {
+		return "Minion did not return. [Not connected]"
+	}
+	return "Minion did not return. [No response]"
+}
+
+// printResults prints returns keyed by minion id; state functions default
+// to the highstate printer, as in Salt.
+func printResults(w io.Writer, format, fun string, results map[string]any) error {
 	if format == "" {
 		format = "nested"
-		if strings.HasPrefix(r.fun, "state.") && r.fun != "state.show_sls" && r.fun != "state.show_top" && r.fun != "state.show_lowstate" {
+		if strings.HasPrefix(fun, "state.") && fun != "state.show_sls" && fun != "state.show_top" && fun != "state.show_lowstate" {
 			format = "highstate"
 		}
 	}
-	if format == "json" {
-		// One object keyed by minion id, so the output is one JSON document.
-		b, err := json.MarshalIndent(results, "", "    ")
-		if err != nil {
-			return 1, err
+	// JSON is one object keyed by minion id (Salt's --static), so the
+	// output is one document.
+	return output.Fprint(w, format, results, output.Options{Color: output.IsTerminal(w), Static: true})
+}
+
+// progress prints answered/expected on stderr while a run is waited for:
+// it finds the job this run created (same user and function, started
+// after since) and polls its returns.
+func (c *Client) progress(w io.Writer, fun string, since time.Time) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(300 * time.Millisecond)
+		defer t.Stop()
+		shown := false
+		jid := ""
+		for {
+			select {
+			case <-stop:
+				if shown {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			case <-t.C:
+			}
+			if jid == "" {
+				var l jobs.ListReply
+				if c.Call(jobs.VerbList, jobs.ListRequest{V: proto.Version, Function: fun, User: c.operator,
+					Since: proto.FormatJID(since.Add(-time.Second))}, &l, 5*time.Second) != nil || len(l.Jobs) == 0 {
+					continue
+				}
+				jid = l.Jobs[len(l.Jobs)-1].JID
+			}
+			var s jobs.ShowReply
+			if c.Call(jobs.VerbShow, jobs.JIDRequest{V: proto.Version, JID: jid}, &s, 5*time.Second) != nil {
+				continue
+			}
+			fmt.Fprintf(w, "\r[%d/%d minions returned] jid %s", len(s.Returns), len(s.Job.Minions), jid)
+			shown = true
 		}
-		fmt.Fprintln(io.Out, string(b))
-		return code, nil
-	}
-	if err := output.Print(io.Out, format, results); err != nil {
-		return 1, err
-	}
-	return code, nil
+	}()
+	return func() { close(stop); wg.Wait() }
 }
