@@ -45,10 +45,10 @@ cycler, joiner.
 # Limits
 
 Regular expressions are RE2 (no lookaround, no backreferences in the
-pattern). {{ x }} prints None as "None" when x is a call, the none literal
-or a variable; a None reached through an attribute or item prints empty
-(gonja cannot tell it from an undefined one), and so does a macro argument
-left out. Python string methods are those gonja implements. Rendering is bounded: range()
+pattern). {{ x }} prints a defined None as "None" (a call's result, the
+none literal, a variable, a key or index that exists) and an undefined
+value as nothing; a None inside a longer expression ({{ x or y }}, a
+filter's result) and a macro argument left out print nothing. Python string methods are those gonja implements. Rendering is bounded: range()
 to 100000 items, repetition to 16 MiB, padding widths to 100000, template
 nesting and macro recursion to 64 levels.
 */

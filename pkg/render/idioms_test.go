@@ -68,6 +68,7 @@ func TestNonePrinting(t *testing.T) {
 		{"[{{ nothing }}][{{ pillar.nothing }}][{{ grains['nothing'] }}]", "[][][]"},
 		{"[{{ 'a' if false }}][{{ 'a' if false else none }}]", "[][None]"},
 		{"{% for x in [none] %}[{{ x }}]{% endfor %}", "[None]"},
+		{"{% set d = {'k': none, 'l': [none]} %}[{{ d.k }}][{{ d['k'] }}][{{ d.l[0] }}][{{ d.missing }}][{{ d.l[5] }}]", "[None][None][None][][]"},
 	}
 	for _, c := range cases {
 		if out := mustJinja(t, ec, c.src); out != c.want {

@@ -120,6 +120,18 @@ func wrapOutput(expr *nodes.Expression) {
 		if v := e.Name.Val; v != "none" && v != "None" {
 			args = []nodes.Expression{&nodes.String{Location: e.Name, Val: v}}
 		}
+	case *nodes.GetAttribute:
+		// d.key: None when d holds key with a None value. The container
+		// is evaluated again, so only side-effect-free chains qualify.
+		if !pureChain(e.Node) || e.Attribute == "" {
+			return
+		}
+		args = []nodes.Expression{e.Node, &nodes.String{Location: e.Location, Val: e.Attribute}}
+	case *nodes.GetItem:
+		if !pureChain(e.Node) || !literalKey(e.Arg) {
+			return
+		}
+		args = []nodes.Expression{e.Node, e.Arg}
 	default:
 		return
 	}
@@ -128,6 +140,28 @@ func wrapOutput(expr *nodes.Expression) {
 		Expression: *expr,
 		Filters:    []*nodes.FilterCall{{Token: pos, Name: pyoutFilter, Args: args}},
 	}
+}
+
+// pureChain reports whether n is a name followed by attribute or literal
+// item lookups, which can be evaluated twice without side effects.
+func pureChain(n nodes.Node) bool {
+	switch e := n.(type) {
+	case *nodes.Name:
+		return e.Name != nil
+	case *nodes.GetAttribute:
+		return e.Attribute != "" && pureChain(e.Node)
+	case *nodes.GetItem:
+		return literalKey(e.Arg) && pureChain(e.Node)
+	}
+	return false
+}
+
+func literalKey(n nodes.Node) bool {
+	switch n.(type) {
+	case *nodes.String, *nodes.Integer:
+		return true
+	}
+	return false
 }
 
 func rewriteOne(be *nodes.BinaryExpression) {
@@ -187,8 +221,17 @@ func pymodFilters() map[string]exec.FilterFunction {
 			if !in.IsNil() {
 				return in
 			}
-			if len(va.Args) == 0 || e.Environment.Context.Has(va.Args[0].String()) {
+			switch len(va.Args) {
+			case 0:
 				return exec.AsValue("None")
+			case 1:
+				if e.Environment.Context.Has(va.Args[0].String()) {
+					return exec.AsValue("None")
+				}
+			case 2:
+				if hasKey(va.Args[0], va.Args[1]) {
+					return exec.AsValue("None")
+				}
 			}
 			return in
 		},
@@ -393,4 +436,23 @@ func pyFormat(format string, arg *exec.Value) (string, error) {
 		return "", errors.New("not all arguments converted during string formatting")
 	}
 	return b.String(), nil
+}
+
+// hasKey reports whether container holds key (a dict key or list index).
+func hasKey(container, key *exec.Value) bool {
+	switch t := toJinja(container.Interface()).(type) {
+	case pyDict:
+		_, ok := t[key.String()]
+		return ok
+	case *pyList:
+		if !key.IsInteger() {
+			return false
+		}
+		i := key.Integer()
+		if i < 0 {
+			i += len(*t)
+		}
+		return i >= 0 && i < len(*t)
+	}
+	return false
 }
