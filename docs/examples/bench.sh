@@ -39,3 +39,31 @@ main() {
 }
 
 main "$@"
+
+# ---- fleet: bin/brine-bench (master/fleetsim) --------------------------
+# Runs after the sections above when bench.sh is called without
+# arguments; run them alone with bin/brine-bench directly:
+#   bin/brine-bench --idle
+#   bin/brine-bench --minions 1000
+# The master runs as a child `bin/brine-master serve`, so its RSS and CPU
+# are its own; the simulated minions share the machine with it.
+
+# fleet_idle: resident memory of a real idle brine-master serve and of a
+# real brine-minion daemon connected to it and accepted.
+fleet_idle() {
+	say "idle RSS: real brine-master serve and brine-minion (bin/brine-bench --idle)"
+	bin/brine-bench --idle
+}
+
+# fleet_1000: 1,000 simulated minions against a real master.
+fleet_1000() {
+	say "fleet: 1,000 simulated minions (bin/brine-bench --minions 1000)"
+	echo "load before: $(uptime | sed 's/.*load average/load average/')"
+	bin/brine-bench --minions 1000
+}
+
+if [[ $# -eq 0 ]]; then
+	fleet_idle
+	fleet_1000
+fi
+# ---- end fleet ---------------------------------------------------------
