@@ -103,6 +103,10 @@ type Minion struct {
 	audit     *audit.Log
 	auditPoke chan struct{}
 
+	// active holds the jobs in progress, by jid, so saltutil.kill_job
+	// can cancel one.
+	active running
+
 	// Counters of refused jobs, for tests and monitoring.
 	Refused atomic.Int64
 	Ran     atomic.Int64
@@ -466,7 +470,7 @@ func (m *Minion) onJob(ctx context.Context, nc *nats.Conn, msg *nats.Msg) {
 	m.wg.Add(1)
 	go func() {
 		defer func() { <-m.sem; m.wg.Done() }()
-		m.run(ctx, nc, job)
+		m.runTracked(ctx, nc, job)
 	}()
 }
 
@@ -508,9 +512,7 @@ func (m *Minion) run(ctx context.Context, nc *nats.Conn, job *proto.Job) {
 	if err != nil {
 		b, _ = json.Marshal(proto.Return{V: proto.Version, JID: job.JID, ID: m.cfg.ID, Fun: job.Fun, Return: "ERROR: unencodable return: " + err.Error(), Retcode: 1})
 	}
-	if err := nc.Publish(proto.ReturnSubject(m.cfg.ID, job.JID), b); err != nil {
-		log.Error("publish return", "err", err)
-	}
+	m.publishReturn(ctx, nc, job, b)
 }
 
 func safeCall(ec *execmod.Context, fun string, args []any, kwargs map[string]any) (out any, err error) {
