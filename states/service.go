@@ -24,8 +24,8 @@ func Service() *Module {
 		},
 		ModWatch: svcModWatch,
 		Args: map[string][]string{
-			"running":  {"enable", "reload", "full_restart", "init_delay"},
-			"dead":     {"enable", "init_delay"},
+			"running":  {"enable", "sig", "reload", "full_restart", "init_delay"},
+			"dead":     {"enable", "sig", "init_delay"},
 			"enabled":  nil,
 			"disabled": nil,
 		},
@@ -61,6 +61,24 @@ func svcCall(ec *execmod.Context, fn, name string) (bool, error) {
 	b, ok := out.(bool)
 	if !ok {
 		return false, fmt.Errorf("%s returned %T", fn, out)
+	}
+	return b, nil
+}
+
+// svcStatus calls service.status, with the sig argument when the state
+// has one.
+func svcStatus(r *Request) (bool, error) {
+	kw := map[string]any{}
+	if sig, _ := execmod.Str(r.Args, "sig", ""); sig != "" {
+		kw["sig"] = sig
+	}
+	out, err := r.Exec.Call("service.status", []any{r.Name}, kw)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("service.status returned %T", out)
 	}
 	return b, nil
 }
@@ -217,7 +235,7 @@ func svcRunOrDead(r *Request, run bool) Result {
 		}
 		return ret.out()
 	}
-	before, err := svcCall(ec, "service.status", name)
+	before, err := svcStatus(r)
 	if err != nil {
 		ret.result, ret.comment = svcBool(false), err.Error()
 		return ret.out()
@@ -266,7 +284,7 @@ func svcRunOrDead(r *Request, run bool) Result {
 		return ret.out()
 	}
 	svcSleep(r, delay)
-	after, err := svcCall(ec, "service.status", name)
+	after, err := svcStatus(r)
 	if err != nil {
 		ret.result, ret.comment = svcBool(false), err.Error()
 		return ret.out()
@@ -340,7 +358,7 @@ func svcModWatch(r *Request) Result {
 	var fn, verb, past string
 	switch sfun {
 	case "dead":
-		running, err := svcCall(ec, "service.status", name)
+		running, err := svcStatus(r)
 		if err != nil {
 			ret.result, ret.comment = svcBool(false), err.Error()
 			return ret.out()
@@ -351,7 +369,7 @@ func svcModWatch(r *Request) Result {
 		}
 		fn, verb, past = "service.stop", "stop", "stopped"
 	case "running":
-		running, err := svcCall(ec, "service.status", name)
+		running, err := svcStatus(r)
 		if err != nil {
 			ret.result, ret.comment = svcBool(false), err.Error()
 			return ret.out()

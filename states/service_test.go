@@ -130,6 +130,15 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 		}
 	})
 
+	t.Run("sig", func(t *testing.T) {
+		res := e.run("running", map[string]any{"sig": d.Dir + "/reloads"}, false)
+		ptWantResult(t, "running sig", res, ptBool(true), "The service "+n+" is already running")
+		// A pattern no process has makes the running daemon count as dead.
+		res = e.run("dead", map[string]any{"sig": "brine-no-such-process-" + n}, false)
+		ptWantResult(t, "dead sig", res, ptBool(true), "The service "+n+" is already dead")
+		e.pid()
+	})
+
 	t.Run("mod_watch restart", func(t *testing.T) {
 		before := e.pid()
 		res := e.run("mod_watch", map[string]any{"sfun": "running"}, true)

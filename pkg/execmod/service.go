@@ -45,7 +45,7 @@ func (m ServiceModule) Register(r *Registry) {
 	r.Register("service.disable", "Do not start a service at boot: service.disable NAME. True on success.", act("disable", func(s svcmgr.Manager) func(*Context, string) error {
 		return func(c *Context, n string) error { return s.Disable(c.Context(), n) }
 	}))
-	r.Register("service.status", "True when the service runs; a glob pattern (service.status 'ng*') returns {name: bool}.", m.status)
+	r.Register("service.status", "True when the service runs; sig=PATTERN checks for a process whose command line contains PATTERN instead; a glob pattern (service.status 'ng*') returns {name: bool}.", m.status)
 	r.Register("service.enabled", "True when the service starts at boot.", m.query("service.enabled", func(c *Context, s svcmgr.Manager, n string) (bool, error) {
 		return s.Enabled(c.Context(), n)
 	}))
@@ -125,7 +125,16 @@ func (m ServiceModule) query(fn string, q func(*Context, svcmgr.Manager, string)
 }
 
 func (m ServiceModule) status(c *Context, args []any, kwargs map[string]any) (any, error) {
-	name, err := serviceName("service.status", args, kwargs)
+	kw, err := Bind("service.status", args, kwargs, "name", "sig")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := Str(kw, "sig", "")
+	if err != nil {
+		return nil, fmt.Errorf("service.status: %w", err)
+	}
+	delete(kw, "sig")
+	name, err := serviceName("service.status", nil, kw)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +143,13 @@ func (m ServiceModule) status(c *Context, args []any, kwargs map[string]any) (an
 		return nil, err
 	}
 	ctx := c.Context()
+	if sig != "" {
+		ok, err := mgr.ProcessRunning(ctx, sig)
+		if err != nil {
+			return nil, fmt.Errorf("service.status: %w", err)
+		}
+		return ok, nil
+	}
 	if !strings.ContainsAny(name, "*?[") {
 		ok, err := mgr.Status(ctx, name)
 		if err != nil {

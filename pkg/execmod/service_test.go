@@ -84,4 +84,12 @@ func TestServiceQueries(t *testing.T) {
 	check("service.available", []any{"nosuch"}, false)
 	check("service.missing", []any{"nosuch"}, true)
 	check("service.get_all", nil, []any{"cron", "ssh"})
+	rec.On("pgrep -f -- nginx: master", backend.Result{Stdout: "812\n"}).
+		On("pgrep -f -- nginx: nothing", backend.Result{ExitCode: 1})
+	for sig, want := range map[string]bool{"nginx: master": true, "nginx: nothing": false} {
+		got, err := r.Call(c, "service.status", []any{"nginx"}, map[string]any{"sig": sig})
+		if err != nil || got != want {
+			t.Errorf("service.status nginx sig=%q = %v, %v; want %v", sig, got, err, want)
+		}
+	}
 }

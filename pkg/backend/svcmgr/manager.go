@@ -37,6 +37,9 @@ type Manager interface {
 	Enabled(ctx context.Context, name string) (bool, error)
 	// List names every service on the host, sorted.
 	List(ctx context.Context) ([]string, error)
+	// ProcessRunning reports whether a process whose command line
+	// contains pattern exists (Salt's sig).
+	ProcessRunning(ctx context.Context, pattern string) (bool, error)
 }
 
 // Backend describes one selectable service manager.
@@ -114,4 +117,22 @@ func sysvCanManage(grains map[string]any) bool {
 	}
 	_, err := exec.LookPath("service")
 	return err == nil
+}
+
+// pgrep reports whether a process whose command line contains pattern
+// exists (`pgrep -f`). It backs Salt's `sig` argument, for init scripts
+// whose status action cannot be trusted.
+func pgrep(ctx context.Context, r backend.Runner, pattern string) (bool, error) {
+	c := backend.Cmd{Argv: []string{"pgrep", "-f", "--", pattern}}
+	res, err := r.Run(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("service: pgrep %q: %w", pattern, err)
+	}
+	switch res.ExitCode {
+	case 0:
+		return true, nil
+	case 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("service: %w", backend.Check(c, res))
 }

@@ -191,3 +191,8 @@ func ParseUnitList(out string) []string {
 	}
 	return names
 }
+
+// ProcessRunning implements Manager with pgrep -f.
+func (s *Systemd) ProcessRunning(ctx context.Context, pattern string) (bool, error) {
+	return pgrep(ctx, s.run, pattern)
+}

@@ -230,3 +230,8 @@ func (s *SysV) Disable(ctx context.Context, name string) error {
 	}
 	return s.must(ctx, "disable "+name, "update-rc.d", name, "disable")
 }
+
+// ProcessRunning implements Manager with pgrep -f.
+func (s *SysV) ProcessRunning(ctx context.Context, pattern string) (bool, error) {
+	return pgrep(ctx, s.run, pattern)
+}
