@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -27,7 +28,7 @@ import (
 const callUsage = `usage: brine-minion call --local [--config FILE] [--file-root DIR] [--pillar-root DIR]
                          [--out json|yaml|highstate|nested|txt|raw] [--id ID] [--log-level L]
                          [--saltenv ENV] [--state-output full|terse|mixed|changes]
-                         [--state-verbose True|False] FUNCTION [ARGS] [key=value ...]
+                         [--state-verbose True|False] [--cpuprofile FILE] FUNCTION [ARGS] [key=value ...]
 Runs one execution function on this host, as salt-call does. With --local the
 state tree and pillar are read from the local roots (masterless).
 Exit status: 0 success, 1 failure (a state failed, or render/compile errors), 2 usage error.
@@ -45,6 +46,7 @@ type callFlags struct {
 	saltenv     string
 	stateOutput string
 	stateVerb   string
+	cpuProfile  string
 	noColor     bool
 	forceColor  bool
 	positional  []string
@@ -60,6 +62,7 @@ func parseCallFlags(args []string) (*callFlags, error) {
 		"id": &f.id, "log-level": &f.logLevel, "l": &f.logLevel, "saltenv": &f.saltenv,
 		"state-output": &f.stateOutput, "state_output": &f.stateOutput,
 		"state-verbose": &f.stateVerb, "state_verbose": &f.stateVerb,
+		"cpuprofile": &f.cpuProfile,
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -207,6 +210,19 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	if f.help {
 		fmt.Fprint(stdout, callUsage)
 		return 0
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "brine-minion call: %v\n", err)
+			return 2
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintf(stderr, "brine-minion call: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if len(f.positional) == 0 {
 		fmt.Fprintf(stderr, "brine-minion call: no function given\n%s", callUsage)
