@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/brine-cm/brine/master/api"
 	"gopkg.in/yaml.v3"
 )
 
@@ -65,6 +66,11 @@ type Config struct {
 	// a new segment whose first entry records the damage. Without it the
 	// master refuses to start and names the file and offset.
 	AuditRecover bool `yaml:"audit_recover"`
+	// ACL limits what each operator may run (Salt's publisher_acl):
+	// operator name -> rules of target glob and function globs. The root
+	// operator is never limited; with any rules set, an operator without
+	// rules may run nothing.
+	ACL map[string][]api.ACLRule `yaml:"acl"`
 }
 
 // LoadConfig reads a YAML config file. A missing file is not an error

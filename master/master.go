@@ -14,10 +14,15 @@ import (
 	"github.com/brine-cm/brine/master/api"
 	"github.com/brine-cm/brine/master/auditlog"
 	"github.com/brine-cm/brine/master/broker"
+	"github.com/brine-cm/brine/master/fileserver"
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/master/keyreg"
+	"github.com/brine-cm/brine/master/pillar"
+	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/fileclient"
 	"github.com/brine-cm/brine/pkg/keys"
 	"github.com/brine-cm/brine/proto"
+	"github.com/brine-cm/brine/states/highstate"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -99,6 +104,25 @@ func (m *Master) Run(ctx context.Context) error {
 		m.operators[pk] = name
 		opToks[proto.Token(name)] = name
 	}
+	fileOps, err := loadOperatorFiles(cfg.OperatorsDir())
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	for name, pk := range fileOps {
+		m.operators[pk] = name
+		opToks[proto.Token(name)] = name
+	}
+	acl, err := api.NewACL(cfg.ACL, "root")
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	xkey, created, err := pillar.LoadOrCreateXKey(cfg.PillarKeyFile())
+	if err != nil {
+		return fmt.Errorf("master: pillar key: %w", err)
+	}
+	if created {
+		m.log.Info("created pillar encryption key", "file", cfg.PillarKeyFile())
+	}
 
 	var tlsFinger string
 	var bcfg = broker.Config{Listen: cfg.Listen, StoreDir: cfg.StoreDir(), MaxPayload: int32(cfg.MaxRequestBytes), SyncAlways: *cfg.SyncAlways, Log: m.log}
@@ -164,16 +188,30 @@ func (m *Master) Run(ctx context.Context) error {
 		return err == nil && cz.NumConns > 0
 	}
 	octx, cancel = context.WithTimeout(ctx, time.Minute)
-	err = disp.Open(octx, jobs.Options{JS: js, Reg: reg, Nodegroups: cfg.Nodegroups, DefaultTimeout: cfg.Timeout,
+	err = disp.Open(octx, jobs.Options{JS: js, Reg: reg, Nodegroups: cfg.Nodegroups, Pillar: m.pillar, DefaultTimeout: cfg.Timeout,
 		KeepJobs: time.Duration(cfg.KeepJobs * float64(time.Hour))})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
 	defer disp.Close()
+	files := fileserver.New(fileserver.Config{Roots: cfg.FileRoots, MaxBytes: cfg.MaxRequestBytes, Log: m.log, Audit: sink})
+	pillars, err := pillar.New(pillar.Config{
+		Compile: func(ctx context.Context, id string) (map[string]any, error) {
+			rec, _ := reg.Get(id)
+			return m.pillar(ctx, id, rec.Grains)
+		},
+		NkeyOf: func(id string) (string, bool) {
+			rec, ok := reg.Get(id)
+			return rec.Nkey, ok && rec.State == proto.KeyAccepted
+		},
+		Signer: signer, XKey: xkey, MaxBytes: cfg.MaxRequestBytes, Log: m.log})
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
 	srv, err := api.New(api.Config{NC: nc, Reg: reg, Jobs: disp, Kicker: b, Signer: signer, TLSFinger: tlsFinger, Audit: sink, AuditStore: auditStore,
 		Log: m.log, Operators: opToks, Autosign: cfg.autosign, MaxBytes: cfg.MaxRequestBytes, MaxPending: cfg.MaxPending,
-		DefaultTimeout: cfg.Timeout})
+		DefaultTimeout: cfg.Timeout, Files: files, Pillar: pillars, ACL: acl})
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
@@ -201,6 +239,19 @@ func (m *Master) Run(ctx context.Context) error {
 	<-ctx.Done()
 	m.log.Info("master shutting down")
 	return nil
+}
+
+// pillar compiles one minion's pillar from the pillar roots with the
+// grains it last reported, as Salt's master does.
+func (m *Master) pillar(ctx context.Context, id string, grains map[string]any) (map[string]any, error) {
+	g := map[string]any{}
+	for k, v := range grains {
+		g[k] = v
+	}
+	g["id"] = id
+	ec := &execmod.Context{Ctx: ctx, Grains: g, Pillar: map[string]any{}, Opts: map[string]any{"id": id, "grains": g},
+		Log: m.log, Files: fileclient.NewLocal(m.cfg.FileRoots...), Registry: execmod.Builtin(), Saltenv: "base"}
+	return highstate.CompilePillar(ctx, ec, m.cfg.PillarRoots)
 }
 
 func clientURL(scheme string, a net.Addr) (string, error) {

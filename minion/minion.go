@@ -107,6 +107,9 @@ type Minion struct {
 	// can cancel one.
 	active running
 
+	// remote is the master's file server and pillar, once connected.
+	remote remoteState
+
 	// Counters of refused jobs, for tests and monitoring.
 	Refused atomic.Int64
 	Ran     atomic.Int64
@@ -135,7 +138,9 @@ func New(cfg Config, log *slog.Logger) (*Minion, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Minion{cfg: cfg, log: log.With("component", "minion", "id", cfg.ID), ready: make(chan struct{}), sem: make(chan struct{}, cfg.Workers)}, nil
+	m := &Minion{cfg: cfg, log: log.With("component", "minion", "id", cfg.ID), ready: make(chan struct{}), sem: make(chan struct{}, cfg.Workers)}
+	m.registerSaltutil()
+	return m, nil
 }
 
 // Ready is closed once the key is accepted and the minion receives jobs.
@@ -183,6 +188,10 @@ func (m *Minion) Run(ctx context.Context) error {
 	nc, err := nats.Connect(strings.Join(m.cfg.Masters, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("minion: connect: %w", err)
+	}
+	if err := m.openRemote(nc, kp); err != nil {
+		nc.Close()
+		return err
 	}
 	defer func() {
 		_ = nc.Drain()
@@ -484,8 +493,7 @@ func (m *Minion) run(ctx context.Context, nc *nats.Conn, job *proto.Job) {
 	m.Ran.Add(1)
 	log := m.log.With("jid", job.JID, "fun", job.Fun)
 	log.Info("running job", "user", job.User)
-	ec := &execmod.Context{Ctx: ctx, Grains: m.cfg.Grains, Pillar: map[string]any{}, Opts: m.cfg.Opts, Log: log,
-		Files: m.cfg.Files, Registry: m.cfg.Registry, Saltenv: "base"}
+	ec := m.jobContext(ctx, job, log)
 	ec.Audit = m.jobAuditor(job)
 	if v, ok := job.Kwargs["test"].(bool); ok {
 		ec.Test = v

@@ -61,6 +61,21 @@ type Config struct {
 	MaxPending int
 	// DefaultTimeout is how long `run` waits for returns by default.
 	DefaultTimeout time.Duration
+	// Files serves salt:// URLs to minions (master/fileserver); nil
+	// refuses file requests.
+	Files MinionHandler
+	// Pillar seals each minion's pillar to it (master/pillar); nil
+	// refuses pillar requests, so a pillar never travels in clear.
+	Pillar MinionHandler
+	// ACL limits what each operator may run; nil allows everything.
+	ACL *ACL
+}
+
+// MinionHandler answers one request from an accepted minion; the API has
+// already checked that the subject names id and that the reply goes to
+// id's own inbox.
+type MinionHandler interface {
+	Handle(ctx context.Context, id string, m *nats.Msg)
 }
 
 // Counters expose dropped and refused messages for monitoring and tests.
@@ -79,6 +94,7 @@ type Server struct {
 	C        Counters
 	subs     []*nats.Subscription
 	sem      chan struct{}
+	msem     chan struct{} // minion file and pillar requests in flight
 	wg       sync.WaitGroup
 
 	mu       sync.Mutex
@@ -106,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Log.With("component", "api"), masterPK: pk, sem: make(chan struct{}, 64), lastSeen: map[string]time.Time{}}, nil
+	return &Server{cfg: cfg, log: cfg.Log.With("component", "api"), masterPK: pk, sem: make(chan struct{}, 64), msem: make(chan struct{}, 256), lastSeen: map[string]time.Time{}}, nil
 }
 
 // queue makes several masters share the work once they run against one
@@ -211,7 +227,7 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 			s.status(req.ID, nkey, proto.KeyDenied, "id is registered with another key")
 			return
 		}
-		if rec.State == proto.KeyPending && req.Grains != nil && grainsChanged(rec.Grains, req.Grains) {
+		if req.Grains != nil && grainsChanged(rec.Grains, req.Grains) {
 			rec.Grains, rec.OS, rec.Arch, rec.Updated = req.Grains, str(req.Grains["os"]), str(req.Grains["cpuarch"]), now
 			if err := s.cfg.Reg.Put(ctx, rec); err != nil {
 				s.log.Error("update pending key", "id", req.ID, "err", err)
@@ -280,7 +296,49 @@ func str(v any) string {
 
 // minionOps is the static table of minion request verbs.
 var minionOps = map[string]func(s *Server, id string, m *nats.Msg){
-	"hello": (*Server).handleHello,
+	"hello":  (*Server).handleHello,
+	"file":   (*Server).handleFile,
+	"pillar": (*Server).handlePillar,
+}
+
+// handleFile hands a file request to the file server, which confines
+// every path to the file roots.
+func (s *Server) handleFile(id string, m *nats.Msg) {
+	if s.cfg.Files == nil {
+		s.replyErr(m, "no file server")
+		return
+	}
+	s.async(m, func(ctx context.Context) { s.cfg.Files.Handle(ctx, id, m) })
+}
+
+// handlePillar hands a pillar request to the pillar server, which seals
+// the minion's pillar to that minion's key.
+func (s *Server) handlePillar(id string, m *nats.Msg) {
+	if s.cfg.Pillar == nil {
+		s.replyErr(m, "no pillar server")
+		return
+	}
+	s.async(m, func(ctx context.Context) { s.cfg.Pillar.Handle(ctx, id, m) })
+}
+
+// async runs a minion request off the subscription's goroutine, so a
+// slow pillar compile or a large file does not hold up hellos and
+// returns; at most cap(s.msem) run at once, beyond that the minion is
+// told the master is busy and retries.
+func (s *Server) async(m *nats.Msg, f func(ctx context.Context)) {
+	select {
+	case s.msem <- struct{}{}:
+	default:
+		s.replyErr(m, "master busy")
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.msem; s.wg.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		f(ctx)
+	}()
 }
 
 func (s *Server) handleMinionRequest(m *nats.Msg) {
@@ -415,6 +473,10 @@ func (s *Server) handleAPI(m *nats.Msg) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		if err := s.auditCall(ctx, op, verb, m.Data); err != nil {
+			s.replyErr(m, err.Error())
+			return
+		}
+		if err := s.authorize(ctx, op, verb, m.Data); err != nil {
 			s.replyErr(m, err.Error())
 			return
 		}
