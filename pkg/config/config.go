@@ -31,6 +31,11 @@ type Minion struct {
 	MasterPort int `yaml:"master_port"`
 	// MasterFinger pins the master's public key fingerprint.
 	MasterFinger string `yaml:"master_finger"`
+	// MasterTLSFinger pins the fingerprint of the master's TLS certificate.
+	MasterTLSFinger string `yaml:"master_tls_finger"`
+	// MasterCA is a CA file to verify the master's certificate with,
+	// instead of pinning it.
+	MasterCA string `yaml:"master_ca"`
 	// Grains are static grains that override collected ones.
 	Grains map[string]any `yaml:"grains"`
 	// FileRoots maps saltenv to state tree directories.
@@ -271,6 +276,7 @@ func (m *Minion) finish() {
 		m.Raw["master"] = masters
 	}
 	m.Raw["master_port"] = m.MasterPort
+	m.Raw["master_finger"] = m.MasterFinger
 	m.Raw["file_roots"] = rootsAny(m.FileRoots)
 	m.Raw["pillar_roots"] = rootsAny(m.PillarRoots)
 	m.Raw["failhard"] = m.Failhard

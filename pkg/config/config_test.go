@@ -24,6 +24,8 @@ state_output: terse
 log_level: debug
 root_dir: ` + dir + `
 master_finger: "ab:cd"
+master_tls_finger: "ef:01"
+master_ca: /etc/brine/ca.pem
 custom_key: 42
 `
 	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
@@ -33,7 +35,7 @@ custom_key: 42
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ID != "web1" || len(m.Master) != 2 || !m.Failhard || m.StateOutput != "terse" || m.MasterFinger != "ab:cd" {
+	if m.ID != "web1" || len(m.Master) != 2 || !m.Failhard || m.StateOutput != "terse" || m.MasterFinger != "ab:cd" || m.MasterTLSFinger != "ef:01" || m.MasterCA != "/etc/brine/ca.pem" {
 		t.Fatalf("typed fields wrong: %+v", m)
 	}
 	if got := m.FileRoots["base"]; len(got) != 2 || got[1] != "/srv/b" {
