@@ -60,7 +60,7 @@ func generic(t *testing.T, v any) any {
 func TestFormulaShowSLS(t *testing.T) {
 	root := filepath.Join("testdata", "formulas")
 	for _, osName := range []string{"Debian", "RedHat"} {
-		for _, formula := range []string{"nginx", "openssh", "users", "sysctl"} {
+		for _, formula := range []string{"nginx", "openssh", "users", "sysctl", "chrony"} {
 			t.Run(osName+"/"+formula, func(t *testing.T) {
 				ec := newContext(t, osGrains[osName], filepath.Join(root, "salt"), filepath.Join(root, "pillar"))
 				ret, err := ec.Call("state.show_sls", []any{formula}, nil)

@@ -2,6 +2,7 @@ base:
   '*':
     - nginx
     - users
+    - chrony
   'os_family:Debian':
     - match: grain
     - openssh.debian

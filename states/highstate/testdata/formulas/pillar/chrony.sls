@@ -1,0 +1,3 @@
+chrony:
+  servers:
+    - ntp.example.com
