@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,5 +281,248 @@ func TestChangedMasterKeyRefused(t *testing.T) {
 	}
 	if strings.Contains(p.out.String(), "receiving jobs") || !p.running() {
 		t.Fatalf("minion accepted the impostor or exited:\n%s", p.out.String())
+	}
+}
+
+// jidFrom reads the jid `run -v` or `run --async` printed.
+func jidFrom(t *testing.T, text string) string {
+	t.Helper()
+	for _, prefix := range []string{"Executing job with jid ", "Executed command with job ID: "} {
+		if i := strings.Index(text, prefix); i >= 0 {
+			rest := text[i+len(prefix):]
+			if len(rest) >= proto.JIDLen {
+				return rest[:proto.JIDLen]
+			}
+		}
+	}
+	t.Fatalf("no jid in %q", text)
+	return ""
+}
+
+// jobShow is `jobs show JID --out json`.
+type jobShow struct {
+	Minions []string                  `json:"Minions"`
+	Missing []string                  `json:"Missing"`
+	Returns map[string]map[string]any `json:"Returns"`
+}
+
+func (m *master) show(t *testing.T, jid string) jobShow {
+	t.Helper()
+	out, errs, code := m.cliCode(t, "jobs", "show", jid, "--out", "json")
+	if code != 0 {
+		t.Fatalf("jobs show %s: exit %d: %s", jid, code, errs)
+	}
+	var doc map[string]jobShow
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("jobs show output %q: %v", out, err)
+	}
+	return doc[jid]
+}
+
+func lines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// A minion stopped before a job is published receives it when it starts
+// again and runs it exactly once, across further restarts.
+func TestOfflineMinionRunsQueuedJobOnce(t *testing.T) {
+	f := newFleet(t, "", []fleetMinion{{"alpha", ""}, {"beta", ""}})
+	m := f.m
+	marker := filepath.Join(f.root, "beta-ran")
+	first := f.minions["beta"]
+	first.stop(syscall.SIGTERM)
+
+	out, errs, code := m.cliCode(t, "run", "-v", "-t", "2", "--out", "json", "-L", "beta", "cmd.shell", "echo ran >> "+marker)
+	if code == 0 {
+		t.Fatalf("run on an offline minion exited 0: %s", out)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("run output %q: %v", out, err)
+	}
+	if res["beta"] != "Minion did not return. [Not connected]" {
+		t.Fatalf("offline minion shown as %v", res["beta"])
+	}
+	jid := jidFrom(t, errs)
+	if s := m.show(t, jid); len(s.Returns) != 0 || !reflect.DeepEqual(s.Missing, []string{"beta"}) {
+		t.Fatalf("before reconnect: %+v", s)
+	}
+	if len(lines(t, marker)) != 0 {
+		t.Fatal("job ran while its minion was stopped")
+	}
+
+	second := f.startReady("beta")
+	waitFor(t, 30*time.Second, "queued job's return", func() bool { return len(m.show(t, jid).Returns) == 1 })
+	if got := lines(t, marker); len(got) != 1 {
+		t.Fatalf("marker after reconnect: %q, want one run", got)
+	}
+
+	// Another restart, then a fresh job proves the hello was served: the
+	// stored return keeps the job from running again.
+	second.stop(syscall.SIGTERM)
+	third := f.startReady("beta")
+	if got := m.ping(t, "beta"); !reflect.DeepEqual(got, []string{"beta"}) {
+		t.Fatalf("ping after restart: %v", got)
+	}
+	if got := lines(t, marker); len(got) != 1 {
+		t.Fatalf("marker after second restart: %q, want one run", got)
+	}
+	runs := 0
+	for _, p := range []*minionProc{first, second, third} {
+		runs += strings.Count(p.out.String(), `msg="running job"`+" component=minion id=beta jid="+jid)
+	}
+	if runs != 1 {
+		t.Fatalf("job %s started %d times across restarts", jid, runs)
+	}
+	s := m.show(t, jid)
+	if len(s.Returns) != 1 || s.Returns["beta"]["retcode"] != float64(0) || len(s.Missing) != 0 {
+		t.Fatalf("after restarts: %+v", s)
+	}
+}
+
+// A job that expires while its minion is away is never run.
+func TestExpiredQueuedJobNotRun(t *testing.T) {
+	f := newFleet(t, "", []fleetMinion{{"beta", ""}})
+	m := f.m
+	marker := filepath.Join(f.root, "expired-ran")
+	f.minions["beta"].stop(syscall.SIGTERM)
+	_, errs, code := m.cliCode(t, "run", "-v", "-t", "1", "--out", "json", "--expire", "2s", "beta", "cmd.shell", "touch "+marker)
+	if code == 0 {
+		t.Fatal("run on an offline minion exited 0")
+	}
+	jid := jidFrom(t, errs)
+	issued, err := proto.ParseJID(jid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the job to expire", func() bool { return time.Now().After(issued.Add(3 * time.Second)) })
+	mp := f.startReady("beta")
+	if got := m.ping(t, "beta"); !reflect.DeepEqual(got, []string{"beta"}) {
+		t.Fatalf("ping after restart: %v", got)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("expired job ran")
+	}
+	if strings.Contains(mp.out.String(), "jid="+jid) && strings.Contains(mp.out.String(), `msg="running job" component=minion id=beta jid=`+jid) {
+		t.Fatal("expired job started on the minion")
+	}
+	if s := m.show(t, jid); len(s.Returns) != 0 {
+		t.Fatalf("expired job returned: %+v", s)
+	}
+}
+
+// Batch mode never runs more than N at once: every job records how many
+// jobs were in progress when it started (its own mark included), and no
+// record exceeds N.
+func TestBatchNeverExceedsN(t *testing.T) {
+	var ms []fleetMinion
+	for i := 1; i <= 5; i++ {
+		ms = append(ms, fleetMinion{id: fmt.Sprintf("b%d", i)})
+	}
+	f := newFleet(t, "", ms)
+	dir := filepath.Join(f.root, "batch")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(f.root, "concurrency")
+	script := fmt.Sprintf(`d=$(mktemp -d %[1]s/run.XXXXXX) && ls -d %[1]s/run.* | wc -l >> %[2]s && sleep 1 && rmdir "$d"`, dir, log)
+	out, errs, code := f.m.cliCode(t, "run", "-b", "40%", "-t", "30", "--out", "json", "b*", "cmd.shell", "cmd="+script)
+	if code != 0 {
+		t.Fatalf("batch run: exit %d: %s%s", code, out, errs)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 5 {
+		t.Fatalf("batch run output %q: %v", out, err)
+	}
+	counts := lines(t, log)
+	if len(counts) != 5 {
+		t.Fatalf("%d jobs recorded a start, want 5: %q", len(counts), counts)
+	}
+	for _, c := range counts {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 || n > 2 {
+			t.Fatalf("a job started while %s were running (batch of 2): %q", c, counts)
+		}
+	}
+}
+
+// Every return acknowledged before the master is killed is still shown
+// after it restarts, for waited-for and asynchronous jobs alike.
+func TestJobsSurviveMasterKill(t *testing.T) {
+	f := newFleet(t, "", []fleetMinion{{"k1", ""}, {"k2", ""}})
+	m := f.m
+	_, errs, code := m.cliCode(t, "run", "-v", "--out", "json", "k*", "cmd.shell", "echo synced")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs)
+	}
+	syncJID := jidFrom(t, errs)
+	out, errs, code := m.cliCode(t, "run", "--async", "-L", "k1,k2", "test.arg", "a", "b=1")
+	if code != 0 {
+		t.Fatalf("async run: exit %d: %s", code, errs)
+	}
+	asyncJID := jidFrom(t, out)
+	waitFor(t, 20*time.Second, "async returns", func() bool { return len(m.show(t, asyncJID).Returns) == 2 })
+
+	m.stop(syscall.SIGKILL)
+	m2 := startMasterCfg(t, m.dir, m.port, fmt.Sprintf("autosign_file: %s\n", filepath.Join(f.root, "autosign.conf")))
+	for _, jid := range []string{syncJID, asyncJID} {
+		s := m2.show(t, jid)
+		if len(s.Returns) != 2 || len(s.Missing) != 0 {
+			t.Fatalf("job %s after master kill: %+v", jid, s)
+		}
+	}
+	if r := m2.show(t, syncJID).Returns["k2"]["return"]; r != "synced" {
+		t.Fatalf("sync return after restart: %v", r)
+	}
+	out, _, _ = m2.cliCode(t, "jobs", "list", "--function", "test.arg", "--out", "json")
+	if !strings.Contains(out, asyncJID) || strings.Contains(out, syncJID) {
+		t.Fatalf("jobs list --function test.arg: %s", out)
+	}
+	out, _, _ = m2.cliCode(t, "jobs", "list", "--until", syncJID, "--out", "json")
+	if !strings.Contains(out, syncJID) || strings.Contains(out, asyncJID) {
+		t.Fatalf("jobs list --until: %s", out)
+	}
+	// The minions come back to the restarted master and run new jobs.
+	waitFor(t, 30*time.Second, "minions back", func() bool {
+		_, _, code := m2.cliCode(t, "run", "-t", "2", "k*", "test.ping")
+		return code == 0
+	})
+}
+
+// jobs kill cancels a running job on its minion.
+func TestJobKill(t *testing.T) {
+	f := newFleet(t, "", []fleetMinion{{"slow", ""}})
+	m := f.m
+	out, errs, code := m.cliCode(t, "run", "--async", "slow", "cmd.shell", "sleep 120")
+	if code != 0 {
+		t.Fatalf("async run: exit %d: %s", code, errs)
+	}
+	jid := jidFrom(t, out)
+	mp := f.minions["slow"]
+	waitFor(t, 20*time.Second, "job running", func() bool { return strings.Contains(mp.out.String(), "jid="+jid) })
+	out, _, _ = m.cliCode(t, "jobs", "active", "--out", "json")
+	if !strings.Contains(out, jid) {
+		t.Fatalf("jobs active lacks %s: %s", jid, out)
+	}
+	out, errs, code = m.cliCode(t, "jobs", "kill", jid)
+	if code != 0 || !strings.Contains(out, "slow") {
+		t.Fatalf("jobs kill: exit %d: %s%s", code, out, errs)
+	}
+	waitFor(t, 20*time.Second, "killed job's return", func() bool { return len(m.show(t, jid).Returns) == 1 })
+	r := m.show(t, jid).Returns["slow"]
+	if r["success"] != false || !strings.Contains(fmt.Sprint(r["return"]), "cancelled") {
+		t.Fatalf("killed job returned %v", r)
+	}
+	out, _, _ = m.cliCode(t, "jobs", "active", "--out", "json")
+	if strings.Contains(out, jid) {
+		t.Fatalf("killed job still active: %s", out)
 	}
 }
