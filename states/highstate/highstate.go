@@ -30,7 +30,7 @@ const (
 // highstate, as Salt's state module declares them.
 var StateFunctions = map[string]bool{
 	"state.apply": true, "state.highstate": true, "state.sls": true,
-	"state.single": true, "state.sls_id": true, "state.top": true,
+	"state.single": true, "state.sls_id": true, "state.top": true, "state.test": true,
 }
 
 type runner struct {
@@ -51,6 +51,10 @@ func Register(r *execmod.Registry, sr *states.Registry) {
 	r.Register("state.show_top", "Show the SLS the top file assigns to this minion, per saltenv.", h.showTop)
 	r.Register("state.show_lowstate", "Show the low chunks of the highstate, in run order.", h.showLowstate)
 	r.Register("state.show_highstate", "Show the high data of the highstate.", h.showHighstate)
+	r.Register("state.show_low_sls", "Show the low chunks the named SLS compile to, in run order.", h.showLowSLS)
+	r.Register("state.show_states", "List the SLS the highstate (or the named SLS) would run.", h.showStates)
+	r.Register("state.sls_exists", "Return True if the named SLS exist and compile.", h.slsExists)
+	r.Register("state.test", "state.apply with test=True: report what would change.", h.testApply)
 }
 
 // runCtx is one call's settings after the common keyword arguments
@@ -591,4 +595,88 @@ func deepCopyValue(v any) any {
 		return out
 	}
 	return v
+}
+
+func (h *runner) testApply(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	kw := make(map[string]any, len(kwargs)+1)
+	for k, v := range kwargs {
+		kw[k] = v
+	}
+	kw["test"] = true
+	return h.apply(ec, args, kw)
+}
+
+func (h *runner) showLowSLS(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	mods, err := modsArg(args, kwargs, "mods")
+	if err != nil {
+		return nil, err
+	}
+	if len(mods) == 0 {
+		return nil, fmt.Errorf("state.show_low_sls needs at least one SLS name")
+	}
+	rc, early, err := h.prepare(ec, kwargs)
+	if err != nil || early != nil {
+		return early, err
+	}
+	chunks, err := compile.Compile(rc.ec, mods, compile.Options{Saltenv: rc.saltenv})
+	if err != nil {
+		return errorList(err), nil
+	}
+	chunks = rc.filter(chunks)
+	out := make([]any, len(chunks))
+	for i, c := range chunks {
+		out[i] = ChunkMap(c)
+	}
+	return out, nil
+}
+
+// showStates lists SLS names in the order their states run, each once,
+// as Salt's state.show_states does.
+func (h *runner) showStates(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	rc, early, err := h.prepare(ec, kwargs)
+	if err != nil || early != nil {
+		return early, err
+	}
+	mods, err := modsArg(args, kwargs, "mods")
+	if err != nil {
+		return nil, err
+	}
+	var chunks []states.Chunk
+	if len(mods) > 0 {
+		chunks, err = compile.Compile(rc.ec, mods, compile.Options{Saltenv: rc.saltenv})
+		if err != nil {
+			return errorList(err), nil
+		}
+	} else {
+		var errs []string
+		chunks, errs = h.highChunks(rc)
+		if errs != nil {
+			return errs, nil
+		}
+	}
+	seen := map[string]bool{}
+	out := []any{}
+	for _, c := range rc.filter(chunks) {
+		if !seen[c.SLS] {
+			seen[c.SLS] = true
+			out = append(out, c.SLS)
+		}
+	}
+	return out, nil
+}
+
+func (h *runner) slsExists(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	mods, err := modsArg(args, kwargs, "mods")
+	if err != nil {
+		return nil, err
+	}
+	if len(mods) == 0 {
+		return nil, fmt.Errorf("state.sls_exists needs at least one SLS name")
+	}
+	rc, early, err := h.prepare(ec, kwargs)
+	if err != nil || early != nil {
+		return early, err
+	}
+	_, err = compile.High(rc.ec, mods, compile.Options{Saltenv: rc.saltenv})
+	return err == nil, nil
 }

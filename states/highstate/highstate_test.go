@@ -295,3 +295,34 @@ func TestMergeReplacesLists(t *testing.T) {
 		t.Fatalf("merge %v", dst)
 	}
 }
+
+func TestShowLowSLSStatesAndExists(t *testing.T) {
+	salt := writeTree(t, map[string]string{
+		"top.sls": "base:\n  '*':\n    - b\n    - a\n",
+		"a.sls":   "include:\n  - c\none:\n  test.nop: []\n",
+		"b.sls":   "two:\n  test.succeed_with_changes: []\n",
+		"c.sls":   "three:\n  test.nop: []\n",
+		"bad.sls": "x: [\n",
+	})
+	ec := newContext(t, webGrains, salt, "")
+	low, _ := ec.Call("state.show_low_sls", []any{"a"}, nil)
+	l, ok := low.([]any)
+	if !ok || len(l) != 2 || l[0].(map[string]any)["__id__"] != "three" {
+		t.Fatalf("show_low_sls a: %#v", low)
+	}
+	st, _ := ec.Call("state.show_states", nil, nil)
+	if !reflect.DeepEqual(st, []any{"b", "c", "a"}) {
+		t.Fatalf("show_states: %#v", st)
+	}
+	for sls, want := range map[string]bool{"a": true, "bad": false, "missing": false} {
+		got, err := ec.Call("state.sls_exists", []any{sls}, nil)
+		if err != nil || got != want {
+			t.Errorf("sls_exists %s = %v, %v; want %v", sls, got, err, want)
+		}
+	}
+	ret, _ := ec.Call("state.test", []any{"b"}, nil)
+	r, ok := ret.(map[string]proto.StateResult)
+	if !ok || r["test_|-two_|-two_|-succeed_with_changes"].Result != nil {
+		t.Fatalf("state.test did not run in test mode: %#v", ret)
+	}
+}
