@@ -415,10 +415,6 @@ func (h *runner) single(ec *execmod.Context, args []any, kwargs map[string]any) 
 		}
 		stateArgs[k] = v
 	}
-	if v, ok := kwargs["test"]; ok {
-		stateArgs["test"] = rc.ec.Test
-		_ = v
-	}
 	chunk := states.Chunk{State: mod, Fun: fn, ID: name, Name: name, Env: rc.saltenv, Args: stateArgs}
 	return h.run(rc, []states.Chunk{chunk})
 }
