@@ -199,6 +199,8 @@ func Main(args []string, io IO) int {
 		code, err = jobsCmd(g, rest[1:], io)
 	case "audit":
 		code, err = auditCmd(g, rest[1:], io)
+	case "operator":
+		code, err = operatorCmd(g, rest[1:], io)
 	default:
 		fmt.Fprintf(io.Err, "brine-master: unknown command %q\n", rest[0])
 		return 2

@@ -211,6 +211,11 @@ func (s *Server) open(url string) (*os.File, os.FileInfo, error) {
 	if strings.IndexByte(url, 0) >= 0 {
 		return nil, nil, fmt.Errorf("%q: NUL byte in path: %w", url, fsroot.ErrOutside)
 	}
+	if strings.HasPrefix(strings.TrimPrefix(url, "salt://"), "/") {
+		// salt:///etc/passwd names an absolute path: refused, not
+		// quietly read as etc/passwd under a root.
+		return nil, nil, fmt.Errorf("%q: absolute path: %w", url, fsroot.ErrOutside)
+	}
 	p, err := s.local.Find(url)
 	if err != nil {
 		return nil, nil, err
