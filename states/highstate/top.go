@@ -82,7 +82,9 @@ func renderTop(ec *execmod.Context, name string, src []byte) (*Top, error) {
 				case map[string]any:
 					for k, mv := range x {
 						if k == "match" {
-							t.Match = fmt.Sprint(mv)
+							if s := fmt.Sprint(mv); mv != nil && s != "" {
+								t.Match = s
+							}
 						}
 						// Other per-target options (order, ...) are
 						// accepted and ignored, as is any SLS given as a
