@@ -356,3 +356,19 @@ func TestGrainsCommand(t *testing.T) {
 		t.Errorf("grains: id=%v kernel=%v", doc["local"]["id"], doc["local"]["kernel"])
 	}
 }
+
+func TestCallPillarOverride(t *testing.T) {
+	out := t.TempDir()
+	salt, pillar := demoTree(t, out)
+	r := call(t, localArgs(salt, pillar, "--out", "json", "state.sls", "web.files", `pillar={"greeting": "yo"}`)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "index.html")); err != nil || string(b) != "hello from m1 (yo)\n" {
+		t.Fatalf("pillar override not used: %q %v", b, err)
+	}
+	r = call(t, localArgs(salt, pillar, "state.sls", "web.files", "pillar=[1]")...)
+	if r.code != 1 || !strings.Contains(r.stdout, "Pillar data must be formatted as a dictionary") {
+		t.Fatalf("non-mapping pillar accepted: exit %d\n%s", r.code, r.stdout)
+	}
+}
