@@ -55,6 +55,7 @@ func Register(r *execmod.Registry, sr *states.Registry) {
 	r.Register("state.show_states", "List the SLS the highstate (or the named SLS) would run.", h.showStates)
 	r.Register("state.sls_exists", "Return True if the named SLS exist and compile.", h.slsExists)
 	r.Register("state.test", "state.apply with test=True: report what would change.", h.testApply)
+	r.Register("state.top", "Run the highstate from another top file: state.top reverse_top.sls.", h.top)
 }
 
 // runCtx is one call's settings after the common keyword arguments
@@ -65,6 +66,7 @@ type runCtx struct {
 	envSet   bool
 	exclude  []excl
 	failhard bool
+	topFile  string // state.top: a top file other than state_top
 }
 
 type excl struct{ sls, id string }
@@ -312,10 +314,14 @@ func (h *runner) topMods(rc *runCtx) ([]string, map[string][]string, []string) {
 	if ec.Files == nil {
 		return nil, nil, []string{"no file client configured"}
 	}
-	topName, _ := ec.Opts["state_top"].(string)
+	topName := rc.topFile
+	if topName == "" {
+		topName, _ = ec.Opts["state_top"].(string)
+	}
 	if topName == "" {
 		topName = "top.sls"
 	}
+	topName = strings.TrimPrefix(topName, "salt://")
 	src, err := ec.Files.Read(ec.Context(), "salt://"+topName)
 	if err != nil {
 		if errors.Is(err, fileclient.ErrNotFound) {
@@ -675,4 +681,26 @@ func (h *runner) slsExists(ec *execmod.Context, args []any, kwargs map[string]an
 	}
 	_, err = compile.High(rc.ec, mods, compile.Options{Saltenv: rc.saltenv})
 	return err == nil, nil
+}
+
+func (h *runner) top(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	var name string
+	if len(args) > 0 {
+		name, _ = execmod.ToString(args[0])
+	} else if v, ok := kwargs["topfn"]; ok {
+		name, _ = execmod.ToString(v)
+	}
+	if name == "" {
+		return nil, fmt.Errorf("state.top needs the name of a top file: state.top reverse_top.sls")
+	}
+	rc, early, err := h.prepare(ec, kwargs)
+	if err != nil || early != nil {
+		return early, err
+	}
+	rc.topFile = name
+	chunks, errs := h.highChunks(rc)
+	if errs != nil {
+		return errs, nil
+	}
+	return h.run(rc, chunks)
 }

@@ -326,3 +326,21 @@ func TestShowLowSLSStatesAndExists(t *testing.T) {
 		t.Fatalf("state.test did not run in test mode: %#v", ret)
 	}
 }
+
+func TestStateTop(t *testing.T) {
+	salt := writeTree(t, map[string]string{
+		"top.sls":   "base:\n  '*':\n    - a\n",
+		"other.sls": "base:\n  'web*':\n    - b\n",
+		"a.sls":     "one:\n  test.nop: []\n",
+		"b.sls":     "two:\n  test.nop: []\n",
+	})
+	ec := newContext(t, webGrains, salt, "")
+	ret, err := ec.Call("state.top", []any{"other.sls"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := ret.(map[string]proto.StateResult)
+	if _, ran := r["test_|-two_|-two_|-nop"]; !ok || len(r) != 1 || !ran {
+		t.Fatalf("state.top other.sls ran %#v", ret)
+	}
+}
