@@ -305,6 +305,9 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	format := f.out
+	if o, _ := cfg.Raw["output"].(string); format == "" && validFormat(o) {
+		format = o // the config's `output` key, as salt-call honours it
+	}
 	if format == "" {
 		format = "nested"
 		if highstate.StateFunctions[fun] {
