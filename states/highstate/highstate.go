@@ -308,7 +308,26 @@ func (h *runner) sls(ec *execmod.Context, args []any, kwargs map[string]any) (an
 	return h.run(rc, chunks)
 }
 
-// topMods reads the state top file and returns the matching SLS per env.
+// topEnvs lists the environments whose top files a highstate reads:
+// the one asked for with saltenv=, else every file_roots environment,
+// base first (Salt's default top_file_merging_strategy "merge").
+func topEnvs(rc *runCtx) []string {
+	if rc.envSet {
+		return []string{rc.saltenv}
+	}
+	roots, _ := rc.ec.Opts["file_roots"].(map[string]any)
+	envs := []string{"base"}
+	for _, env := range sortedKeys(roots) {
+		if env != "base" {
+			envs = append(envs, env)
+		}
+	}
+	return envs
+}
+
+// topMods reads the state top files and returns the matching SLS per env,
+// each environment's list collected from every top file that has a
+// section for it, as Salt's "merge" strategy does.
 func (h *runner) topMods(rc *runCtx) ([]string, map[string][]string, []string) {
 	ec := rc.ec
 	if ec.Files == nil {
@@ -322,22 +341,47 @@ func (h *runner) topMods(rc *runCtx) ([]string, map[string][]string, []string) {
 		topName = "top.sls"
 	}
 	topName = strings.TrimPrefix(topName, "salt://")
-	src, err := ec.Files.Read(ec.Context(), "salt://"+topName)
-	if err != nil {
-		if errors.Is(err, fileclient.ErrNotFound) {
-			return nil, nil, []string{msgNoTop}
+	merged := &Top{}
+	index := map[string]int{}
+	seenSrc := map[string]bool{}
+	found := false
+	for _, env := range topEnvs(rc) {
+		src, err := ec.Files.Read(ec.Context(), "salt://"+topName+"?saltenv="+env)
+		if err != nil {
+			if errors.Is(err, fileclient.ErrNotFound) {
+				continue
+			}
+			return nil, nil, []string{err.Error()}
 		}
-		return nil, nil, []string{err.Error()}
+		found = true
+		// An environment without roots of its own serves base's top file
+		// again; reading it twice would change nothing.
+		if seenSrc[string(src)] {
+			continue
+		}
+		seenSrc[string(src)] = true
+		c := *ec
+		c.Saltenv = env
+		top, err := renderTop(&c, topName, src)
+		if err != nil {
+			return nil, nil, []string{err.Error()}
+		}
+		for _, te := range top.Envs {
+			if rc.envSet && te.Name != rc.saltenv {
+				continue
+			}
+			if i, ok := index[te.Name]; ok {
+				merged.Envs[i].Targets = append(merged.Envs[i].Targets, te.Targets...)
+				continue
+			}
+			index[te.Name] = len(merged.Envs)
+			merged.Envs = append(merged.Envs, te)
+		}
 	}
-	top, err := renderTop(ec, topName, src)
-	if err != nil {
-		return nil, nil, []string{err.Error()}
+	if !found {
+		return nil, nil, []string{msgNoTop}
 	}
-	only := ""
-	if rc.envSet {
-		only = rc.saltenv
-	}
-	envs, mods, err := top.matches(newMatcher(ec, ec.Pillar), only)
+	envs, mods, err := merged.matches(newMatcher(ec, ec.Pillar), "")
 	if err != nil {
 		return nil, nil, []string{err.Error()}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brine-cm/brine/pkg/fileclient"
 	"github.com/brine-cm/brine/proto"
 )
 
@@ -342,5 +343,29 @@ func TestStateTop(t *testing.T) {
 	r, ok := ret.(map[string]proto.StateResult)
 	if _, ran := r["test_|-two_|-two_|-nop"]; !ok || len(r) != 1 || !ran {
 		t.Fatalf("state.top other.sls ran %#v", ret)
+	}
+}
+
+func TestTopMergeAcrossEnvironments(t *testing.T) {
+	base := writeTree(t, map[string]string{
+		"top.sls": "base:\n  '*':\n    - common\ndev:\n  '*':\n    - from_base_top\n",
+	})
+	dev := writeTree(t, map[string]string{
+		"top.sls": "dev:\n  'web*':\n    - from_dev_top\n  '*':\n    - from_base_top\n",
+	})
+	ec := newContext(t, webGrains, base, "")
+	ec.Files = &fileclient.Local{Roots: []string{base}, Envs: map[string][]string{"base": {base}, "dev": {dev}}}
+	ec.Opts["file_roots"] = map[string]any{"base": []any{base}, "dev": []any{dev}}
+	got, err := ec.Call("state.show_top", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"base": []any{"common"}, "dev": []any{"from_base_top", "from_dev_top"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("merged top\n got %v\nwant %v", got, want)
+	}
+	got, _ = ec.Call("state.show_top", nil, map[string]any{"saltenv": "dev"})
+	if !reflect.DeepEqual(got, map[string]any{"dev": []any{"from_dev_top", "from_base_top"}}) {
+		t.Fatalf("saltenv=dev reads only dev's top file: %v", got)
 	}
 }
