@@ -42,11 +42,64 @@ func describe(v any) string {
 	case string:
 		return fmt.Sprintf("%q (string)", x)
 	default:
-		s := fmt.Sprintf("%v", x)
+		s := reprValue(x)
 		if len(s) > 60 {
 			s = s[:57] + "..."
 		}
 		return fmt.Sprintf("%s (%s)", s, typeName(v))
+	}
+}
+
+// reprValue prints a value as Python's repr would, so an argument error
+// shows the offending value the way a Salt user wrote it ({'a': 1},
+// [1, 'x'], True), not in Go's notation.
+func reprValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case string:
+		esc := strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r", "\t", "\\t").Replace(x)
+		if strings.Contains(x, "'") && !strings.Contains(x, "\"") {
+			return "\"" + esc + "\""
+		}
+		return "'" + strings.ReplaceAll(esc, "'", "\\'") + "'"
+	case []string:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = reprValue(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = reprValue(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = reprValue(k) + ": " + reprValue(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case map[any]any:
+		parts := make([]string, 0, len(x))
+		for k, e := range x {
+			parts = append(parts, reprValue(k)+": "+reprValue(e))
+		}
+		sort.Strings(parts)
+		return "{" + strings.Join(parts, ", ") + "}"
+	default:
+		return fmt.Sprintf("%v", x)
 	}
 }
 

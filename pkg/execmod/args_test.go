@@ -92,3 +92,23 @@ func TestCoerce(t *testing.T) {
 		t.Errorf("List(flow) = %v, %v", l, err)
 	}
 }
+
+// An argument error shows the offending value as the user wrote it in
+// YAML (Python's notation), never in Go's map[...] form.
+func TestArgErrorShowsValueInPythonNotation(t *testing.T) {
+	for _, c := range []struct {
+		got  any
+		want string
+	}{
+		{map[string]any{"b": []any{1, "x"}, "a": true}, `{'a': True, 'b': [1, 'x']} (map)`},
+		{[]any{nil, 2.5}, `[None, 2.5] (list)`},
+		{[]any{"it's"}, `["it's"] (list)`},
+		{"ten", `"ten" (string)`},
+	} {
+		err := &ArgError{Arg: "mode", Want: "an octal file mode", Got: c.got}
+		want := `argument "mode": want an octal file mode, got ` + c.want
+		if err.Error() != want {
+			t.Errorf("got %s\nwant %s", err.Error(), want)
+		}
+	}
+}
