@@ -187,8 +187,9 @@ func isIdent(s string) bool {
 	return true
 }
 
-// scalar reads an argument as Salt does (YAML: True, 1, 1.5 are typed),
-// keeping anything that is not a plain scalar as the string given.
+// scalar reads an argument as Salt does (YAML: True, 1, 1.5 are typed,
+// and `{...}` / `[...]` become a dict or a list, as in
+// `pillar='{"key": "value"}'`), keeping anything else as the string given.
 func scalar(s string) any {
 	var v any
 	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
@@ -197,6 +198,10 @@ func scalar(s string) any {
 	switch x := v.(type) {
 	case bool, int, float64:
 		return x
+	case map[string]any, []any:
+		if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+			return x
+		}
 	}
 	return s
 }
