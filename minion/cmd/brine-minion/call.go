@@ -314,7 +314,8 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 			format = "highstate"
 		}
 	}
-	failed := highstate.StateFunctions[fun] && highstate.Failed(output.Normalize(ret))
+	ret = output.Normalize(ret) // once, for both the failure test and the printer
+	failed := highstate.StateFunctions[fun] && highstate.Failed(ret)
 	opts := output.Options{Color: output.IsTerminal(stdout), StateOutput: cfg.StateOutput, HideClean: !cfg.StateVerbose}
 	if f.noColor {
 		opts.Color = false
