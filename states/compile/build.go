@@ -503,6 +503,14 @@ func (b *builder) parseDecl(k, v *yaml.Node, sls, name string, extend bool) *Dec
 	return d
 }
 
+// kindOf names a YAML value's kind for error messages.
+func kindOf(v any) string {
+	if _, ok := v.(map[string]any); ok {
+		return "mapping"
+	}
+	return "list"
+}
+
 // dotChecked are the requisites whose target module Salt's verify_high
 // refuses to carry a function ("file.managed: x"); the other requisites
 // silently drop it.
@@ -511,10 +519,25 @@ var dotChecked = map[string]bool{"require": true, "watch": true, "prereq": true,
 // checkArg validates requisite and names arguments the way Salt's
 // verify_high does.
 func (b *builder) checkArg(a Arg, n *yaml.Node, id, sls, name string) bool {
+	if a.Key == "name" {
+		switch a.Value.(type) {
+		case []any, map[string]any:
+			b.errf(a.Pos, "The 'name' argument in state '%s' in SLS '%s' must be a string, not a %s", id, sls, kindOf(a.Value))
+			return false
+		}
+		return true
+	}
 	if a.Key == "names" {
-		if _, isList := a.Value.([]any); !isList {
+		l, isList := a.Value.([]any)
+		if !isList {
 			b.errf(a.Pos, "The 'names' argument in state '%s' in SLS '%s' needs to be formed as a list", id, sls)
 			return false
+		}
+		for _, it := range l {
+			if _, nested := it.([]any); nested {
+				b.errf(a.Pos, "The 'names' argument in state '%s' in SLS '%s' holds a list; each entry must be a name or a single-key mapping of a name to its arguments", id, sls)
+				return false
+			}
 		}
 		return true
 	}

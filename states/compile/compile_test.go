@@ -248,3 +248,33 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// A list or mapping where a state's name belongs is refused at compile
+// time, naming the state, the SLS and the position, instead of running
+// the state on a name printed in Go's notation.
+func TestNonScalarNameIsACompileError(t *testing.T) {
+	for src, want := range map[string]string{
+		"A:\n  test.nop:\n    - name: [x, y]\n":         "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a list",
+		"A:\n  test.nop:\n    - name: {k: v}\n":         "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a mapping",
+		"A:\n  test.nop:\n    - names:\n      - [x]\n": "main.sls:3:7: The 'names' argument in state 'A' in SLS 'main' holds a list",
+	} {
+		ec := tree(t, map[string]string{"main.sls": src})
+		_, err := compile.Compile(ec, []string{"main"}, compile.Options{})
+		var ce *compile.Errors
+		if !errors.As(err, &ce) || len(ce.List) != 1 || !strings.HasPrefix(ce.List[0], want) {
+			t.Errorf("%q: got %v, want %q", src, err, want)
+		}
+	}
+	ec := tree(t, map[string]string{"main.sls": "A:\n  test.nop:\n    - name: yes\nB:\n  test.nop:\n    - names: [no, 5]\n"})
+	low, err := compile.Compile(ec, []string{"main"}, compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range low {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "True,False,5" {
+		t.Fatalf("scalar names = %v, want True,False,5 as Salt's str() prints them", names)
+	}
+}

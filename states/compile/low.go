@@ -52,7 +52,7 @@ func Low(high HighData) ([]states.Chunk, error) {
 					if str, ok := a.Value.(string); ok {
 						name = str
 					} else if a.Value != nil {
-						name = fmt.Sprint(a.Value)
+						name = scalarName(a.Value)
 					}
 				case "order":
 					order = a.Value
@@ -108,7 +108,7 @@ func Low(high HighData) ([]states.Chunk, error) {
 					}
 				case nil:
 				default:
-					mk(fmt.Sprint(t), nil, i+1)
+					mk(scalarName(t), nil, i+1)
 				}
 			}
 		}
@@ -118,6 +118,18 @@ func Low(high HighData) ([]states.Chunk, error) {
 	}
 	SortChunks(chunks)
 	return chunks, nil
+}
+
+// scalarName prints a non-string scalar name as Salt's str() would, so
+// `name: yes` is "True" as in Salt, not Go's "true".
+func scalarName(v any) string {
+	if b, ok := v.(bool); ok {
+		if b {
+			return "True"
+		}
+		return "False"
+	}
+	return fmt.Sprint(v)
 }
 
 func containsName(l []any, n any) bool {
