@@ -415,9 +415,9 @@ func (m *Minion) hello(ctx context.Context, nc *nats.Conn) bool {
 			return true
 		}
 		m.log.Debug("hello failed", "err", err)
-		if i == 1 {
-			_ = nc.ForceReconnect()
-		}
+		// A connection still carrying pending rights (accepted a moment
+		// ago) cannot receive the reply: renew it at once.
+		_ = nc.ForceReconnect()
 		t := time.NewTimer(jitter(wait))
 		select {
 		case <-ctx.Done():

@@ -117,6 +117,11 @@ func (p *Policy) Decide(r AuthRequest) Decision {
 	if p.internal != "" && r.Nkey == p.internal && r.Addr == "pipe" {
 		return Decision{Allow: true, Role: RoleInternal, ID: "master", Username: "master"}
 	}
+	// Until the key registry is loaded every key would look unknown and
+	// get pending rights; refuse instead, and clients retry shortly.
+	if rd, ok := p.dir.(interface{ Ready() bool }); ok && !rd.Ready() {
+		return Decision{Reason: "master is starting"}
+	}
 	if name, ok := p.dir.Operator(r.Nkey); ok {
 		return Decision{Allow: true, Role: RoleOperator, ID: name, Username: "operator:" + name, Permissions: OperatorPermissions(name, p.lim.ReplyTTL)}
 	}
