@@ -36,7 +36,7 @@ func Idle(ctx context.Context, masterBin, minionBin string, settle time.Duration
 		return nil, fmt.Errorf("idle: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	ms, err := startChild(ctx, masterBin, filepath.Join(dir, "master"), 1, "")
+	ms, err := startChild(ctx, masterBin, filepath.Join(dir, "master"), 1, false, "")
 	if err != nil {
 		return nil, err
 	}

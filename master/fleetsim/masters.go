@@ -42,15 +42,23 @@ const maxMessage = 64 << 20
 // masterConfigYAML is the configuration the simulator gives a master it
 // starts: loopback on a free port, a pending-key cap above the fleet
 // size, the largest message limit, everything else default.
-func masterConfigYAML(dir string, minions int) string {
-	return fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\nlog_level: warn\nmax_pending: %d\nmax_request_bytes: %d\nfile_roots: [%s]\npillar_roots: [%s]\n",
+func masterConfigYAML(dir string, minions int, noSync bool) string {
+	y := fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\nlog_level: warn\nmax_pending: %d\nmax_request_bytes: %d\nfile_roots: [%s]\npillar_roots: [%s]\n",
 		strconv.Quote(dir), minions+1000, maxMessage, strconv.Quote(filepath.Join(dir, "salt")), strconv.Quote(filepath.Join(dir, "pillar")))
+	if noSync {
+		y += "sync_always: false\n"
+	}
+	return y
 }
 
 // startInProcess runs master.Run in this process.
-func startInProcess(ctx context.Context, dir string, minions int, log *slog.Logger) (*runningMaster, error) {
+func startInProcess(ctx context.Context, dir string, minions int, noSync bool, log *slog.Logger) (*runningMaster, error) {
 	cfg := master.Config{DataDir: dir, Listen: "127.0.0.1:0", MaxPending: minions + 1000, MaxRequestBytes: maxMessage, LogLevel: "warn",
 		FileRoots: []string{filepath.Join(dir, "salt")}, PillarRoots: []string{filepath.Join(dir, "pillar")}}
+	if noSync {
+		f := false
+		cfg.SyncAlways = &f
+	}
 	m, err := master.New(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: %w", err)
@@ -76,12 +84,12 @@ func startInProcess(ctx context.Context, dir string, minions int, log *slog.Logg
 
 // startChild runs `bin` serve with its own data dir, so the master's RSS
 // and CPU are its own and not mixed with the simulator's.
-func startChild(ctx context.Context, bin, dir string, minions int, pprof string) (*runningMaster, error) {
+func startChild(ctx context.Context, bin, dir string, minions int, noSync bool, pprof string) (*runningMaster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("fleetsim: %w", err)
 	}
 	cfgFile := filepath.Join(dir, "master.yaml")
-	if err := os.WriteFile(cfgFile, []byte(masterConfigYAML(dir, minions)), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(masterConfigYAML(dir, minions, noSync)), 0o600); err != nil {
 		return nil, fmt.Errorf("fleetsim: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "master.log"))

@@ -44,6 +44,9 @@ type Options struct {
 	MasterBin string
 	// MasterPprof is passed to a child master as --pprof.
 	MasterPprof string
+	// NoSync starts the master with sync_always false, to measure what
+	// fsyncing every JetStream write costs.
+	NoSync bool
 	// WorkDir holds the data dir of a master the simulator starts
 	// (default: a new temp dir, removed afterwards unless Keep).
 	WorkDir string
@@ -69,6 +72,7 @@ type Options struct {
 type Result struct {
 	Minions        int     `json:"minions"`
 	Master         string  `json:"master"`
+	SyncAlways     bool    `json:"sync_always"`
 	Cores          int     `json:"cores"`
 	ConnectS       float64 `json:"connect_s"`
 	AcceptS        float64 `json:"accept_s"`
@@ -154,6 +158,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	_, _ = RaiseNoFile()
 	s := &sim{o: o, target: o.Prefix + "*"}
 	s.res.Minions, s.res.Rounds, s.res.Cores = o.Minions, o.Rounds, runtime.NumCPU()
+	s.res.SyncAlways = !o.NoSync
 	if err := s.startMaster(ctx); err != nil {
 		return nil, err
 	}
@@ -178,10 +183,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"state", s.state}, {"sustain", s.sustain},
 	}
 	for _, st := range steps {
+		t0 := time.Now()
 		if err := st.fn(ctx, mctx); err != nil {
 			return &s.res, fmt.Errorf("fleetsim: %s: %w", st.name, err)
 		}
-		s.progress("%-8s done", st.name)
+		s.progress("%-8s done in %.1f s", st.name, time.Since(t0).Seconds())
 	}
 	s.measure()
 	return &s.res, nil
@@ -209,9 +215,9 @@ func (s *sim) startMaster(ctx context.Context) error {
 	}
 	var err error
 	if s.o.MasterBin != "" {
-		s.ms, err = startChild(ctx, s.o.MasterBin, dir, s.o.Minions, s.o.MasterPprof)
+		s.ms, err = startChild(ctx, s.o.MasterBin, dir, s.o.Minions, s.o.NoSync, s.o.MasterPprof)
 	} else {
-		s.ms, err = startInProcess(ctx, dir, s.o.Minions, s.o.Log)
+		s.ms, err = startInProcess(ctx, dir, s.o.Minions, s.o.NoSync, s.o.Log)
 	}
 	if err != nil {
 		if !s.o.Keep && s.o.WorkDir == "" {

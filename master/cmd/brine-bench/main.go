@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	inProcess := fs.Bool("in-process", false, "run the master inside this process instead of a child brine-master")
 	minionBin := fs.String("minion-bin", "", "brine-minion binary for --idle (default: next to brine-bench)")
 	fs.StringVar(&o.MasterPprof, "master-pprof", "", "pass --pprof ADDR to the child master")
+	fs.BoolVar(&o.NoSync, "no-sync", false, "start the master with sync_always: false (measures the cost of fsync per write)")
 	pprofAddr := fs.String("pprof", "", "serve this process's Go profiler on a loopback HOST:PORT")
 	fs.IntVar(&o.StartRate, "start-rate", 2000, "minions started per second")
 	fs.DurationVar(&o.JobTimeout, "job-timeout", 60*time.Second, "how long each job waits for returns")
@@ -155,7 +156,7 @@ func mib(b int64) string {
 func printTable(w io.Writer, r *fleetsim.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
-	row("minions", "%d (master: %s, %d cores)", r.Minions, r.Master, r.Cores)
+	row("minions", "%d (master: %s, sync_always %v, %d cores)", r.Minions, r.Master, r.SyncAlways, r.Cores)
 	row("connect + key requests", "%.2f s", r.ConnectS)
 	row("accept all (operator API)", "%.2f s, %d accepted; all receiving jobs after %.2f s", r.AcceptS, r.Accepted, r.ReadyS)
 	row("test.ping to all", "p50 %.3f s  p90 %.3f s  p99 %.3f s  max %.3f s  (%d rounds)", r.PingP50S, r.PingP90S, r.PingP99S, r.PingMaxS, r.Rounds)
