@@ -190,3 +190,84 @@ func TestPillarEncryptedPerMinion(t *testing.T) {
 		}
 	}
 }
+
+// TestSaltutilOverTheWire runs the saltutil functions on a connected
+// minion: a refreshed pillar replaces the cached one, sync_all answers
+// with Salt's shape, find_job finds a running job and nothing else, and
+// sys.doc documents what the minion runs.
+func TestSaltutilOverTheWire(t *testing.T) {
+	proot := t.TempDir()
+	writeTree(t, proot, map[string]string{"top.sls": "base:\n  '*':\n    - app\n", "app.sls": "app_version: one\n"})
+	m := startMasterArgs(t, filepath.Join(t.TempDir(), "master"), "--file-root", t.TempDir(), "--pillar-root", proot)
+	acceptMinion(t, m, "web1")
+
+	if r := m.runOne(t, "web1", "config.get", "app_version"); r != "one" {
+		t.Fatalf("config.get app_version = %v", r)
+	}
+	writeTree(t, proot, map[string]string{"app.sls": "app_version: two\n"})
+	// config.get uses the pillar the minion holds until it refreshes.
+	if r := m.runOne(t, "web1", "config.get", "app_version"); r != "one" {
+		t.Fatalf("config.get before refresh = %v", r)
+	}
+	if r := m.runOne(t, "web1", "saltutil.refresh_pillar"); r != true {
+		t.Fatalf("saltutil.refresh_pillar = %v", r)
+	}
+	if r := m.runOne(t, "web1", "config.get", "app_version"); r != "two" {
+		t.Fatalf("config.get after refresh = %v", r)
+	}
+
+	sync, ok := m.runOne(t, "web1", "saltutil.sync_all").(map[string]any)
+	if !ok || len(sync) < 15 {
+		t.Fatalf("saltutil.sync_all = %v", sync)
+	}
+	for _, k := range []string{"modules", "states", "grains", "pillar", "renderers", "returners", "utils"} {
+		if l, ok := sync[k].([]any); !ok || len(l) != 0 {
+			t.Fatalf("saltutil.sync_all[%s] = %v", k, sync[k])
+		}
+	}
+	if r, ok := m.runOne(t, "web1", "saltutil.find_job", "20200101000000000000").(map[string]any); !ok || len(r) != 0 {
+		t.Fatalf("find_job of an unknown jid = %v", r)
+	}
+
+	// A running job is found by jid.
+	kp, err := keys.Load(filepath.Join(m.dir, "operator.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := dialAs(t, m, kp, "operator:root", proto.OperatorInbox("root"))
+	req := jobs.RunRequest{RunRequest: proto.RunRequest{V: proto.Version, Target: proto.Target{Type: "glob", Expr: "web1"},
+		Fun: "cmd.run", Args: []any{"sleep 30"}}, Async: true}
+	b, _ := json.Marshal(req)
+	msg, err := a.nc.Request(proto.APISubject("root", jobs.VerbRun), b, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep jobs.RunReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.JID == "" {
+		t.Fatalf("async run: %s %v", msg.Data, err)
+	}
+	// The jid goes as a string through the API: a 20-digit jid given on
+	// the command line is read as a number.
+	findJob := func() map[string]any {
+		rr, msg := m.apiRun(t, "root", filepath.Join(m.dir, "operator.nk"), proto.Target{Type: "glob", Expr: "web1"}, "saltutil.find_job", []any{rep.JID}, nil)
+		if msg != "" {
+			t.Fatal(msg)
+		}
+		r, _ := rr.Returns["web1"].Return.(map[string]any)
+		return r
+	}
+	waitFor(t, 20*time.Second, "find_job to see "+rep.JID, func() bool {
+		r := findJob()
+		return r["jid"] == rep.JID && r["fun"] == "cmd.run"
+	})
+	kr, kmsg := m.apiRun(t, "root", filepath.Join(m.dir, "operator.nk"), proto.Target{Type: "glob", Expr: "web1"}, "saltutil.kill_job", []any{rep.JID}, nil)
+	if kmsg != "" || !strings.Contains(fmt.Sprint(kr.Returns["web1"].Return), "cancelled") {
+		t.Fatalf("kill_job = %v %s", kr.Returns, kmsg)
+	}
+	waitFor(t, 20*time.Second, "the killed job to end", func() bool { return len(findJob()) == 0 })
+
+	doc, ok := m.runOne(t, "web1", "sys.doc", "cp.get_file").(map[string]any)
+	if !ok || !strings.Contains(fmt.Sprint(doc["cp.get_file"]), "salt://") {
+		t.Fatalf("sys.doc cp.get_file = %v", doc)
+	}
+}
