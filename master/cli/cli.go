@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"fmt"
@@ -172,9 +173,12 @@ func (c *Client) Call(verb string, req, out any, timeout time.Duration) error {
 		_ = json.Unmarshal(m.Data, &e)
 		return fmt.Errorf("%s: master: %s", verb, e.Error)
 	}
-	if err := json.Unmarshal(m.Data, out); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(m.Data))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("%s: reply: %w", verb, err)
 	}
+	fixNumbers(out)
 	return nil
 }
 
