@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -320,6 +322,35 @@ func fileAbsent(r *Request) Result {
 	return out.ok(fmt.Sprintf("Removed file %s", name))
 }
 
+// symlinkOwnerNames gives the owner Salt names in file.symlink's
+// comment: the requested user and group, else the user running the
+// state and that user's primary group, as Salt defaults them.
+func symlinkOwnerNames(o owner) (string, string) {
+	u, g := o.user, o.group
+	if u == "" || g == "" {
+		cur, err := user.LookupId(strconv.Itoa(os.Getuid()))
+		if err != nil {
+			return u, g
+		}
+		if u == "" {
+			u = cur.Username
+		}
+		if g == "" {
+			gid := cur.Gid
+			if o.user != "" {
+				if named, err := user.Lookup(o.user); err == nil {
+					gid = named.Gid
+				}
+			}
+			g = gid
+			if grp, err := user.LookupGroupId(gid); err == nil {
+				g = grp.Name
+			}
+		}
+	}
+	return u, g
+}
+
 // fileSymlink ensures name is a symlink pointing at target.
 func fileSymlink(r *Request) Result {
 	name := r.Name
@@ -391,7 +422,8 @@ func fileSymlink(r *Request) Result {
 			out.changes["ownership"] = fmt.Sprintf("%s:%s", o.user, o.group)
 			return out.ok(fmt.Sprintf("Set ownership of symlink %s to %s:%s", name, o.user, o.group))
 		}
-		return out.ok(fmt.Sprintf("Symlink %s is present and owned by %s:%s", name, o.user, o.group))
+		u, g := symlinkOwnerNames(o)
+		return out.ok(fmt.Sprintf("Symlink %s is present and owned by %s:%s", name, u, g))
 	}
 	if _, err := os.Stat(dir); err != nil {
 		if err := makeParents(dir, o, dirMode, haveDirMode); err != nil {

@@ -254,8 +254,8 @@ func FuzzCompile(f *testing.F) {
 // the state on a name printed in Go's notation.
 func TestNonScalarNameIsACompileError(t *testing.T) {
 	for src, want := range map[string]string{
-		"A:\n  test.nop:\n    - name: [x, y]\n":         "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a list",
-		"A:\n  test.nop:\n    - name: {k: v}\n":         "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a mapping",
+		"A:\n  test.nop:\n    - name: [x, y]\n":        "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a list",
+		"A:\n  test.nop:\n    - name: {k: v}\n":        "main.sls:3:7: The 'name' argument in state 'A' in SLS 'main' must be a string, not a mapping",
 		"A:\n  test.nop:\n    - names:\n      - [x]\n": "main.sls:3:7: The 'names' argument in state 'A' in SLS 'main' holds a list",
 	} {
 		ec := tree(t, map[string]string{"main.sls": src})
