@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/keys"
@@ -87,6 +88,12 @@ func schema() *memdb.DBSchema {
 type Registry struct {
 	db *memdb.MemDB
 	kv jetstream.KeyValue
+
+	// counts holds the number of minions per state, kept with every
+	// write so Count is O(1): the pending-key cap is checked on every key
+	// request, and counting by listing made a fleet's arrival quadratic.
+	countMu sync.Mutex
+	counts  map[string]int
 }
 
 // Open creates or opens the KV bucket (file storage) and rebuilds the
@@ -101,7 +108,7 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyreg: schema: %w", err)
 	}
-	r := &Registry{db: db, kv: kv}
+	r := &Registry{db: db, kv: kv, counts: map[string]int{}}
 	if err := r.load(ctx); err != nil {
 		return nil, err
 	}
@@ -133,6 +140,7 @@ func (r *Registry) load(ctx context.Context) error {
 			if err := txn.Insert("minions", &m); err != nil {
 				return fmt.Errorf("keyreg: load %s: %w", k, err)
 			}
+			r.count(m.State, 1)
 		case "d.":
 			var d Denied
 			if err := json.Unmarshal(e.Value(), &d); err != nil {
@@ -257,14 +265,34 @@ func (r *Registry) Put(ctx context.Context, m Minion) error {
 	}
 	txn := r.db.Txn(true)
 	defer txn.Abort()
-	if old, _ := txn.First("minions", "id", m.ID); old != nil {
+	old, _ := txn.First("minions", "id", m.ID)
+	if old != nil {
 		_ = txn.Delete("minions", old)
 	}
 	if err := txn.Insert("minions", &m); err != nil {
 		return fmt.Errorf("keyreg: put %s: %w", m.ID, err)
 	}
 	txn.Commit()
+	if old != nil {
+		r.count(old.(*Minion).State, -1)
+	}
+	r.count(m.State, 1)
 	return nil
+}
+
+// count adjusts the per-state count; it runs after the write txn that
+// caused it, and memdb serialises writers, so counts follow the table.
+func (r *Registry) count(state string, d int) {
+	r.countMu.Lock()
+	r.counts[state] += d
+	r.countMu.Unlock()
+}
+
+// Count is the number of minions in state, without listing them.
+func (r *Registry) Count(state string) int {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	return r.counts[state]
 }
 
 // Delete removes the key for id (durably first).
@@ -277,10 +305,14 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	}
 	txn := r.db.Txn(true)
 	defer txn.Abort()
+	old, _ := txn.First("minions", "id", id)
 	if _, err := txn.DeleteAll("minions", "id", id); err != nil {
 		return fmt.Errorf("keyreg: delete %s: %w", id, err)
 	}
 	txn.Commit()
+	if old != nil {
+		r.count(old.(*Minion).State, -1)
+	}
 	return nil
 }
 

@@ -105,6 +105,11 @@ func Options(id Identity, tlsCfg *tls.Config, log *slog.Logger, maxDelay time.Du
 		nats.IgnoreAuthErrorAbort(),
 		nats.CustomReconnectDelay(ReconnectDelay(250*time.Millisecond, maxDelay)),
 		nats.RetryOnFailedConnect(true),
+		// The 2s default gives up on a TLS handshake that a busy master
+		// (a whole fleet reconnecting at once) would finish a moment
+		// later; every retry costs the master a new handshake, so short
+		// timeouts turn a slow start into a storm.
+		nats.Timeout(10 * time.Second),
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 	}
