@@ -240,7 +240,7 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 		s.status(req.ID, nkey, proto.KeyDenied, "key is registered for id "+other.ID)
 		return
 	}
-	if len(s.cfg.Reg.List(proto.KeyPending)) >= s.cfg.MaxPending {
+	if s.cfg.Reg.Count(proto.KeyPending) >= s.cfg.MaxPending {
 		s.C.Dropped.Add(1)
 		s.log.Warn("pending key limit reached, request dropped", "id", req.ID)
 		return
