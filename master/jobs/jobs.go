@@ -448,13 +448,9 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 		d.batches(ctx, base, sp, c)
 		return d.collect(rep, c), nil
 	}
-	for _, id := range sp.ids {
-		job := base
-		job.MinionID = id
-		if err := d.send(ctx, &job); err != nil {
-			release()
-			return rep, err
-		}
+	if err := d.sendAll(ctx, base, sp.ids); err != nil {
+		release()
+		return rep, err
 	}
 	d.log.Info("job published", "jid", jid, "fun", sp.req.Fun, "user", sp.user, "minions", len(sp.ids))
 	if sp.async {
