@@ -160,6 +160,11 @@ func guardedStrMethods() *exec.MethodSet[string] {
 			if err := checkWidths(va); err != nil {
 				return nil, err
 			}
+			if name == "replace" && va != nil && len(va.Args) == 2 && va.KwArgs["count"] == nil {
+				// Python's count is optional (every occurrence); gonja
+				// requires it.
+				va = &exec.VarArgs{Args: append(append([]*exec.Value{}, va.Args...), exec.AsValue(-1)), KwArgs: va.KwArgs}
+			}
 			return inner(self, sv, va)
 		}
 	}

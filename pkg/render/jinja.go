@@ -235,7 +235,17 @@ func (l *fileLoader) Read(p string) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bytes.NewReader(b), nil
+	return bytes.NewReader(trimFinalNewline(b)), nil
+}
+
+// trimFinalNewline drops one trailing newline. Salt keeps only the
+// rendered SLS's own final newline; an included or parent template loses
+// it, as under Jinja's default keep_trailing_newline=False.
+func trimFinalNewline(b []byte) []byte {
+	if bytes.HasSuffix(b, []byte("\r\n")) {
+		return b[:len(b)-2]
+	}
+	return bytes.TrimSuffix(b, []byte("\n"))
 }
 
 func (l *fileLoader) Resolve(p string) (string, error) {

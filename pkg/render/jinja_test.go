@@ -203,3 +203,25 @@ func TestExtendsBlocks(t *testing.T) {
 		}
 	}
 }
+
+// Formulas lean on Jinja details gonja lacks or differs on: a macro body
+// mentioning varargs/kwargs receives the extra arguments, str.replace's
+// count is optional, and an included template loses its final newline.
+func TestJinjaCompatDetails(t *testing.T) {
+	ec := tree(t, map[string]string{"f/inc.jinja": "incl_{{ x }}\n"})
+	out, err := Jinja(ec, "f/init.sls", []byte(`{%- macro m(a) %}{{ a }}|{{ varargs | join(',') }}|{{ kwargs.k }}{% endmacro -%}
+{%- macro plain(a) %}{{ a }}{% endmacro -%}
+{{ m(1, 2, 3, k='v') }} {{ plain(1) }} {{ 'a-b-c'.replace('-', '_') }} {{ 'a-b-c'.replace('-', '_', 1) }} [{% set x = 'X' %}{% include 'f/inc.jinja' %}]`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1|2,3|v 1 a_b_c a_b-c [incl_X]"
+	if out != want {
+		t.Fatalf("got  %q\nwant %q", out, want)
+	}
+	// A macro that does not mention varargs still refuses extra
+	// arguments, as Jinja does.
+	if _, err := Jinja(ec, "f/init.sls", []byte(`{% macro plain(a) %}{{ a }}{% endmacro %}{{ plain(1, 2) }}`), nil); err == nil {
+		t.Fatal("extra positional argument to a macro without varargs accepted")
+	}
+}

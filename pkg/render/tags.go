@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
+	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
@@ -250,7 +252,7 @@ func (s *includeStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) 
 	if s.without {
 		ctx = st.base.Inherit()
 	}
-	return st.renderInto(name, src, ctx, r.Output)
+	return st.renderInto(name, trimFinalNewline(src), ctx, r.Output)
 }
 
 func includeParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
@@ -602,6 +604,54 @@ func (s *macroStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) 
 	return nil
 }
 
+// namesUsed lists the variable names a parsed template fragment reads,
+// walking every node field by reflection (gonja's own walker does not
+// descend into statements and expressions).
+func namesUsed(root any) map[string]bool {
+	out := map[string]bool{}
+	seen := map[uintptr]bool{}
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if depth > 200 {
+			return
+		}
+		switch v.Kind() {
+		case reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem(), depth+1)
+			}
+		case reflect.Pointer:
+			if v.IsNil() || seen[v.Pointer()] {
+				return
+			}
+			seen[v.Pointer()] = true
+			if n, ok := v.Interface().(*nodes.Name); ok {
+				if n.Name != nil {
+					out[n.Name.Val] = true
+				}
+				return
+			}
+			walk(v.Elem(), depth+1)
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				if f := v.Field(i); f.CanInterface() {
+					walk(f, depth+1)
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), depth+1)
+			}
+		case reflect.Map:
+			for _, k := range v.MapKeys() {
+				walk(v.MapIndex(k), depth+1)
+			}
+		}
+	}
+	walk(reflect.ValueOf(root), 0)
+	return out
+}
+
 func wrapMacro(orig parser.ControlStructureParser) parser.ControlStructureParser {
 	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 		name := ""
@@ -615,6 +665,18 @@ func wrapMacro(orig parser.ControlStructureParser) parser.ControlStructureParser
 		ecs, ok := cs.(exec.ControlStructure)
 		if !ok {
 			return nil, errors.New("macro: unexpected statement type")
+		}
+		if mcs, ok := cs.(*controlStructures.MacroControlStructure); ok && mcs.Macro != nil && mcs.Wrapper != nil {
+			// Jinja gives a macro whose body mentions varargs or kwargs
+			// the extra positional and keyword arguments under those
+			// names; gonja only does so for a declared *args/**kwargs.
+			refs := namesUsed(mcs.Wrapper)
+			if mcs.VarArgsName == "" && refs["varargs"] {
+				mcs.VarArgsName = "varargs"
+			}
+			if mcs.KwArgsName == "" && refs["kwargs"] {
+				mcs.KwArgsName = "kwargs"
+			}
 		}
 		ms := &macroStmt{inner: ecs, name: name}
 		if l, ok := p.Loader.(*fileLoader); ok {
