@@ -228,8 +228,11 @@ func replay(ctx context.Context, s jetstream.Stream, fn func(jetstream.Msg)) err
 	if err != nil {
 		return err
 	}
-	for {
-		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(2*time.Second))
+	// Ask for exactly what is left, so a fetch returns as soon as it is
+	// served instead of waiting out its deadline for a full batch.
+	remaining := info.State.Msgs
+	for remaining > 0 {
+		batch, err := cons.Fetch(int(min(remaining, 512)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return err
 		}
@@ -237,6 +240,7 @@ func replay(ctx context.Context, s jetstream.Stream, fn func(jetstream.Msg)) err
 		var seq uint64
 		for m := range batch.Messages() {
 			n++
+			remaining--
 			fn(m)
 			if meta, err := m.Metadata(); err == nil {
 				seq = meta.Sequence.Stream
@@ -249,6 +253,7 @@ func replay(ctx context.Context, s jetstream.Stream, fn func(jetstream.Msg)) err
 			return nil
 		}
 	}
+	return nil
 }
 
 func (d *Dispatcher) store() *store {
