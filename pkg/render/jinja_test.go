@@ -225,3 +225,22 @@ func TestJinjaCompatDetails(t *testing.T) {
 		t.Fatal("extra positional argument to a macro without varargs accepted")
 	}
 }
+
+// A macro called with arguments it does not take is reported where it
+// is called, not where it is defined.
+func TestMacroArgumentErrorAtCallSite(t *testing.T) {
+	ec := tree(t, map[string]string{"f/mm.jinja": "{% macro plain(a) %}\n{{ a }}{% endmacro %}\n"})
+	for _, src := range []string{
+		"{% from 'f/mm.jinja' import plain %}\na:\n  b: {{ plain(1, 2) }}\n",
+		"{% from 'f/mm.jinja' import plain %}\na:\n  b: {{ plain(1, z=2) }}\n",
+	} {
+		_, err := SLS(ec, "f", "f/init.sls", []byte(src))
+		var pe *Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("%q: want *Error, got %v", src, err)
+		}
+		if pe.File != "f/init.sls" || pe.Line != 3 || !strings.Contains(pe.Error(), "macro 'plain'") {
+			t.Fatalf("%q: got %v (file %s line %d)", src, err, pe.File, pe.Line)
+		}
+	}
+}

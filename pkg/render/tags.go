@@ -594,7 +594,7 @@ func (s *macroStmt) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) 
 			return exec.AsValue(st.fail(fmt.Errorf("macro %q nested more than %d deep", name, maxDepth), name))
 		}
 		out := m(params)
-		if out.IsError() && file != "" && (st.inner == nil || !partOf(st.inner.Err, out)) {
+		if out.IsError() && file != "" && !bindingError(out) && (st.inner == nil || !partOf(st.inner.Err, out)) {
 			// Lines in the failure are the macro's, in the file that
 			// defines it, wherever it was called from.
 			st.inner = st.position(file, string(src), out)
@@ -650,6 +650,14 @@ func namesUsed(root any) map[string]bool {
 	}
 	walk(reflect.ValueOf(root), 0)
 	return out
+}
+
+// bindingError reports whether a macro failed on the arguments it was
+// called with (too many, unknown keyword, given twice) rather than in its
+// body; such a failure belongs at the call site, not in the definition.
+func bindingError(v *exec.Value) bool {
+	msg := v.Error()
+	return strings.HasPrefix(msg, "macro '") && (strings.Contains(msg, "' received ") || strings.Contains(msg, "' takes no keyword argument "))
 }
 
 func wrapMacro(orig parser.ControlStructureParser) parser.ControlStructureParser {
