@@ -42,7 +42,7 @@ func describe(v any) string {
 	case string:
 		return fmt.Sprintf("%q (string)", x)
 	default:
-		s := reprValue(x)
+		s := Repr(x)
 		if len(s) > 60 {
 			s = s[:57] + "..."
 		}
@@ -50,10 +50,10 @@ func describe(v any) string {
 	}
 }
 
-// reprValue prints a value as Python's repr would, so an argument error
+// Repr prints a value as Python's repr would, so an argument error
 // shows the offending value the way a Salt user wrote it ({'a': 1},
 // [1, 'x'], True), not in Go's notation.
-func reprValue(v any) string {
+func Repr(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "None"
@@ -71,13 +71,13 @@ func reprValue(v any) string {
 	case []string:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = reprValue(e)
+			parts[i] = Repr(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = reprValue(e)
+			parts[i] = Repr(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
@@ -88,13 +88,13 @@ func reprValue(v any) string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = reprValue(k) + ": " + reprValue(x[k])
+			parts[i] = Repr(k) + ": " + Repr(x[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case map[any]any:
 		parts := make([]string, 0, len(x))
 		for k, e := range x {
-			parts = append(parts, reprValue(k)+": "+reprValue(e))
+			parts = append(parts, Repr(k)+": "+Repr(e))
 		}
 		sort.Strings(parts)
 		return "{" + strings.Join(parts, ", ") + "}"

@@ -137,7 +137,11 @@ func (r *runner) callOnce(n *node, args map[string]any, watch, numbered bool) *r
 		return number(r.finish(n, states.Result{Result: proto.BoolPtr(false),
 			Comment: fmt.Sprintf("State '%s.%s' was not found in SLS '%s'\n", n.c.State, n.c.Fun, n.c.SLS)}, start, nil))
 	}
-	if skip, comment, skipWatch := r.runCheck(n, args); skip {
+	skip, comment, skipWatch, guardErr := r.runCheck(n, args)
+	if guardErr != nil {
+		return number(r.finish(n, states.Result{Result: proto.BoolPtr(false), Comment: guardErr.Error()}, start, nil))
+	}
+	if skip {
 		res := r.finish(n, states.Result{Result: proto.BoolPtr(true), Comment: comment}, start, nil)
 		res.skipWatch = skipWatch
 		return number(res)
@@ -340,17 +344,26 @@ func (r *runner) callFun(entry map[string]any) (any, error) {
 
 // runCheck is Salt's _run_check: onlyif, unless and creates. It reports
 // whether the state must be skipped, the joined comments and skip_watch.
-func (r *runner) runCheck(n *node, args map[string]any) (bool, string, bool) {
+// A `fun:` guard whose function is unknown or fails is an error that
+// fails the state (Salt raises there), never a silent "condition false"
+// that would run an `unless`-guarded state on a typo.
+func (r *runner) runCheck(n *node, args map[string]any) (bool, string, bool, error) {
 	var comments []string
 	skip, skipWatch := false, false
 	if v, ok := args["onlyif"]; ok && v != nil {
-		s, c := r.onlyif(asList(v), args)
+		s, c, err := r.onlyif(asList(v), args)
+		if err != nil {
+			return false, "", false, err
+		}
 		skip = s
 		skipWatch = s
 		comments = append(comments, c)
 	}
 	if v, ok := args["unless"]; ok && v != nil {
-		s, c := r.unless(asList(v), args)
+		s, c, err := r.unless(asList(v), args)
+		if err != nil {
+			return false, "", false, err
+		}
 		skip = skip || s
 		skipWatch = skipWatch || s
 		comments = append(comments, c)
@@ -361,10 +374,10 @@ func (r *runner) runCheck(n *node, args map[string]any) (bool, string, bool) {
 		skipWatch = skipWatch || s
 		comments = append(comments, c)
 	}
-	return skip, strings.Join(comments, "\n"), skipWatch
+	return skip, strings.Join(comments, "\n"), skipWatch, nil
 }
 
-func (r *runner) onlyif(entries []any, args map[string]any) (bool, string) {
+func (r *runner) onlyif(entries []any, args map[string]any) (bool, string, error) {
 	comment := ""
 	for _, e := range entries {
 		switch t := e.(type) {
@@ -374,26 +387,29 @@ func (r *runner) onlyif(entries []any, args map[string]any) (bool, string) {
 				rc = 100
 			}
 			if rc != 0 {
-				return true, "onlyif condition is false"
+				return true, "onlyif condition is false", nil
 			}
 			comment = "onlyif condition is true"
 		case map[string]any:
 			if _, ok := t["fun"]; !ok {
-				return false, fmt.Sprintf("no `fun` argument in onlyif: %s", reprMap(t))
+				return false, fmt.Sprintf("no `fun` argument in onlyif: %s", reprMap(t)), nil
 			}
 			out, err := r.callFun(t)
-			if err != nil || !truthy(out) {
-				return true, "onlyif condition is false"
+			if err != nil {
+				return false, "", fmt.Errorf("onlyif function %v failed: %w", t["fun"], err)
+			}
+			if !truthy(out) {
+				return true, "onlyif condition is false", nil
 			}
 			comment = "onlyif condition is true"
 		default:
-			return false, "onlyif execution failed, bad type passed"
+			return false, "onlyif execution failed, bad type passed", nil
 		}
 	}
-	return false, comment
+	return false, comment, nil
 }
 
-func (r *runner) unless(entries []any, args map[string]any) (bool, string) {
+func (r *runner) unless(entries []any, args map[string]any) (bool, string, error) {
 	skip, comment := false, ""
 	for _, e := range entries {
 		switch t := e.(type) {
@@ -403,32 +419,29 @@ func (r *runner) unless(entries []any, args map[string]any) (bool, string) {
 				rc = 0
 			}
 			if rc != 0 {
-				return false, "unless condition is false"
+				return false, "unless condition is false", nil
 			}
 			skip, comment = true, "unless condition is true"
 		case map[string]any:
 			if _, ok := t["fun"]; !ok {
-				return false, fmt.Sprintf("no `fun` argument in unless: %s", reprMap(t))
+				return false, fmt.Sprintf("no `fun` argument in unless: %s", reprMap(t)), nil
 			}
 			out, err := r.callFun(t)
-			if err != nil || !truthy(out) {
-				return false, "unless condition is false"
+			if err != nil {
+				return false, "", fmt.Errorf("unless function %v failed: %w", t["fun"], err)
+			}
+			if !truthy(out) {
+				return false, "unless condition is false", nil
 			}
 			skip, comment = true, "unless condition is true"
 		default:
-			return false, "unless condition is false, bad type passed"
+			return false, "unless condition is false, bad type passed", nil
 		}
 	}
-	return skip, comment
+	return skip, comment, nil
 }
 
-func reprMap(m map[string]any) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, fmt.Sprintf("'%s': %v", k, v))
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
+func reprMap(m map[string]any) string { return execmod.Repr(m) }
 
 func creates(v any) (bool, string) {
 	switch t := v.(type) {
