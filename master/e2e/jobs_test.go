@@ -434,10 +434,20 @@ func TestBatchNeverExceedsN(t *testing.T) {
 	}
 	log := filepath.Join(f.root, "concurrency")
 	script := fmt.Sprintf(`d=$(mktemp -d %[1]s/run.XXXXXX) && ls -d %[1]s/run.* | wc -l >> %[2]s && sleep 1 && rmdir "$d"`, dir, log)
-	out, errs, code := f.m.cliCode(t, "run", "-b", "40%", "-t", "30", "--out", "json", "b*", "cmd.shell", "cmd="+script)
-	if code != 0 {
-		t.Fatalf("batch run: exit %d: %s%s", code, out, errs)
+	outFile := filepath.Join(f.root, "batch.json")
+	stdout, errs, code := f.m.cliCode(t, "run", "-b", "40%", "-t", "30", "--progress", "--out", "json", "--out-file", outFile,
+		"b*", "cmd.shell", "cmd="+script)
+	if code != 0 || stdout != "" {
+		t.Fatalf("batch run: exit %d: stdout %q, stderr %s", code, stdout, errs)
 	}
+	if !strings.Contains(errs, "minions returned]") {
+		t.Errorf("no progress on stderr: %q", errs)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
 	var res map[string]any
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 5 {
 		t.Fatalf("batch run output %q: %v", out, err)
@@ -489,6 +499,13 @@ func TestJobsSurviveMasterKill(t *testing.T) {
 	out, _, _ = m2.cliCode(t, "jobs", "list", "--until", syncJID, "--out", "json")
 	if !strings.Contains(out, syncJID) || strings.Contains(out, asyncJID) {
 		t.Fatalf("jobs list --until: %s", out)
+	}
+	out, _, _ = m2.cliCode(t, "jobs", "list", "--since", asyncJID, "--target", "k2", "--user", "root", "--out", "json")
+	if !strings.Contains(out, asyncJID) || strings.Contains(out, syncJID) {
+		t.Fatalf("jobs list --since --target --user: %s", out)
+	}
+	if out, _, _ = m2.cliCode(t, "jobs", "list", "--user", "nobody", "--out", "json"); strings.Contains(out, syncJID) || strings.Contains(out, asyncJID) {
+		t.Fatalf("jobs list --user nobody: %s", out)
 	}
 	// The minions come back to the restarted master and run new jobs.
 	waitFor(t, 30*time.Second, "minions back", func() bool {
