@@ -169,19 +169,30 @@ func SLS(ec *execmod.Context, sls, name string, src []byte) (*yaml.Node, error) 
 	return node, nil
 }
 
-// pipeline reads the "#!" first line (Salt's renderer selection).
+// oldStyleRenderers are Salt's legacy single-word shebangs.
+var oldStyleRenderers = map[string]string{
+	"yaml_jinja": "jinja|yaml", "json_jinja": "jinja|json", "yamlex_jinja": "jinja|yamlex",
+}
+
+// pipeline reads the "#!" first line (Salt's renderer selection): renderer
+// names separated by "|", spaces allowed around them and arguments after
+// a name ignored; a "#!/path" interpreter line is no selection at all.
 func pipeline(name, src string) ([]string, error) {
-	if !strings.HasPrefix(src, "#!") {
+	if !strings.HasPrefix(src, "#!") || strings.HasPrefix(src, "#!/") {
 		return []string{"jinja", "yaml"}, nil
 	}
 	first := lineOf(src, 1)
 	spec := strings.TrimSpace(strings.TrimPrefix(first, "#!"))
-	if i := strings.IndexAny(spec, " \t"); i >= 0 {
-		spec = spec[:i]
+	if old, ok := oldStyleRenderers[spec]; ok {
+		spec = old
 	}
 	var out []string
-	for _, p := range strings.Split(spec, "|") {
-		p = strings.TrimSpace(p)
+	for _, part := range strings.Split(spec, "|") {
+		fields := strings.Fields(part)
+		if len(fields) == 0 {
+			return nil, &Error{File: name, Line: 1, Col: 3, Text: first, Err: errors.New("empty renderer in the pipeline")}
+		}
+		p := fields[0]
 		switch p {
 		case "jinja", "yaml", "yamlex", "json":
 			out = append(out, p)
@@ -190,8 +201,9 @@ func pipeline(name, src string) ([]string, error) {
 				Err: fmt.Errorf("renderer %q is not supported (supported: jinja, yaml, yamlex, json)", p)}
 		}
 	}
-	if len(out) == 0 {
-		return nil, &Error{File: name, Line: 1, Col: 1, Text: first, Err: errors.New("empty renderer pipeline")}
+	if out[len(out)-1] == "jinja" {
+		return nil, &Error{File: name, Line: 1, Col: 3, Text: first,
+			Err: errors.New("the renderer pipeline ends in jinja, so the SLS would not render to a dictionary: end it with yaml or json")}
 	}
 	return out, nil
 }

@@ -139,6 +139,9 @@ func TestShebangPipelines(t *testing.T) {
 		{"jinja|yaml", "#!jinja|yaml\na: {{ grains.id }}\n", map[string]any{"a": "web1"}},
 		{"json", "#!json\n{\"a\": [1, true]}\n", map[string]any{"a": []any{1, true}}},
 		{"jinja|json", "#!jinja|json\n{\"a\": \"{{ grains.os }}\"}\n", map[string]any{"a": "Debian"}},
+		{"spaces around pipes", "#! jinja | yaml\na: {{ 1 + 1 }}\n", map[string]any{"a": 2}},
+		{"old style yaml_jinja", "#!yaml_jinja\na: {{ 1 + 1 }}\n", map[string]any{"a": 2}},
+		{"interpreter line", "#!/usr/bin/env brine\na: {{ 1 + 1 }}\n", map[string]any{"a": 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -157,6 +160,16 @@ func TestShebangPipelines(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Line != 1 || pe.Col != 3 || !strings.Contains(pe.Error(), `"py" is not supported`) {
 		t.Fatalf("py renderer: got %v", err)
+	}
+	for src, want := range map[string]string{
+		"#!jinja\na: 1\n":              "ends in jinja",
+		"#!jinja | yaml | gpg\na: 1\n": `"gpg" is not supported`,
+		"#!jinja||yaml\na: 1\n":        "empty renderer",
+	} {
+		_, err := SLS(ec, "x", "x.sls", []byte(src))
+		if !errors.As(err, &pe) || pe.Line != 1 || !strings.Contains(pe.Error(), want) {
+			t.Errorf("%q: got %v, want an error at line 1 containing %q", src, err, want)
+		}
 	}
 }
 
