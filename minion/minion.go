@@ -6,6 +6,7 @@ package minion
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,13 +169,27 @@ func (m *Minion) Run(ctx context.Context) error {
 	reconnected := make(chan struct{}, 1)
 	opts := bus.Options(bus.Identity{Name: m.cfg.ID, Key: kp, Inbox: proto.Inbox(m.cfg.ID)}, nil, m.log, m.cfg.ReconnectMax)
 	if strings.HasPrefix(m.cfg.Masters[0], "tls://") || m.cfg.MasterCA != "" {
-		tlsPin := m.cfg.MasterTLSFinger
-		if p := m.pin.Load(); p != nil && p.TLSFinger != "" {
-			tlsPin = p.TLSFinger
+		// The pin is read at every handshake: pinned on first accept, it
+		// is enforced from the next reconnect on, without a restart.
+		tlsPin := func() string {
+			if p := m.pin.Load(); p != nil && p.TLSFinger != "" {
+				return p.TLSFinger
+			}
+			return m.cfg.MasterTLSFinger
 		}
-		tc, err := bus.TLSPin(tlsPin, m.cfg.MasterCA, func(fp string) { m.tlsSeen.Store(fp) })
+		tc, err := bus.TLSPinFunc(tlsPin, m.cfg.MasterCA, func(fp string) { m.tlsSeen.Store(fp) })
 		if err != nil {
 			return fmt.Errorf("minion: %w", err)
+		}
+		// nats.go reports no error for a failed TLS handshake while
+		// reconnecting; say it here, loudly.
+		verify := tc.VerifyConnection
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			err := verify(cs)
+			if err != nil {
+				m.log.Error("master TLS certificate refused", "err", err)
+			}
+			return err
 		}
 		opts = append(opts, nats.Secure(tc))
 	}

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,5 +63,31 @@ func TestKeyChangesApplyAtOnce(t *testing.T) {
 			_ = again.nc.Flush()
 			again.expectViolation(t, "Subscription", proto.JobSubject(c.id))
 		})
+	}
+}
+
+// Once pinned, a master presenting another TLS certificate is refused in
+// the handshake, before any credential or job is exchanged.
+func TestChangedTLSCertificateRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "master")
+	port := freePort(t)
+	m := startMaster(t, dir, port)
+	mp := acceptMinion(t, m, "pinned")
+	m.stop(syscall.SIGTERM)
+	for _, f := range []string{"cert.pem", "key.pem"} {
+		if err := os.Remove(filepath.Join(dir, "tls", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := startMaster(t, dir, port) // same keys, new self-signed certificate
+	waitFor(t, 20*time.Second, "pin mismatch refused", func() bool {
+		return strings.Contains(mp.out.String(), "does not match the pinned fingerprint")
+	})
+	lists := m2.keyLists(t)
+	if !contains(lists["minions"], "pinned") {
+		t.Fatalf("keys: %v", lists)
+	}
+	if !mp.running() {
+		t.Fatal("minion exited")
 	}
 }

@@ -29,6 +29,13 @@ var ErrPinMismatch = errors.New("master TLS certificate does not match the pinne
 // caller can pin it (trust on first use). A caFile, when given, switches
 // to ordinary CA verification instead (operator-issued certificates).
 func TLSPin(pin, caFile string, seen func(fingerprint string)) (*tls.Config, error) {
+	return TLSPinFunc(func() string { return pin }, caFile, seen)
+}
+
+// TLSPinFunc is TLSPin with a pin read at every handshake, so a daemon
+// that pins the certificate while connected enforces it on the very next
+// reconnect.
+func TLSPinFunc(pinFn func() string, caFile string, seen func(fingerprint string)) (*tls.Config, error) {
 	if caFile != "" {
 		b, err := os.ReadFile(caFile)
 		if err != nil {
@@ -55,7 +62,7 @@ func TLSPin(pin, caFile string, seen func(fingerprint string)) (*tls.Config, err
 				return errors.New("tls: master presented no certificate")
 			}
 			fp := keys.CertFingerprint(cs.PeerCertificates[0].Raw)
-			if pin != "" && fp != pin {
+			if pin := pinFn(); pin != "" && fp != pin {
 				return fmt.Errorf("%w: got %s", ErrPinMismatch, fp)
 			}
 			if seen != nil {
@@ -122,11 +129,14 @@ func Options(id Identity, tlsCfg *tls.Config, log *slog.Logger, maxDelay time.Du
 	if log != nil {
 		opts = append(opts,
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				if err != nil {
-					log.Warn("disconnected from master", "err", err)
-				}
+				log.Warn("disconnected from master", "err", err)
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to master", "url", nc.ConnectedUrlRedacted()) }),
+			nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("reconnect to master failed", "err", err)
+				}
+			}),
 			nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 				subj := ""
 				if s != nil {

@@ -86,6 +86,12 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		masters[i] = masterURLOf(strings.TrimSpace(u), cfg.MasterPort)
 	}
 	dir := daemonFirst(*dataDir, cfg.DataDir)
+	if *tlsFinger == "" {
+		*tlsFinger, _ = cfg.Raw["master_tls_finger"].(string)
+	}
+	if *ca == "" {
+		*ca, _ = cfg.Raw["master_ca"].(string)
+	}
 	reg := execmod.Builtin()
 	highstate.Register(reg, states.Builtin())
 	opts := cfg.Opts()
