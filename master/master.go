@@ -183,6 +183,7 @@ func (m *Master) Run(ctx context.Context) error {
 
 	disp := jobs.New(nc, signer, "master", cfg.JobTTL, m.log)
 	disp.BeforePublish = sink.JobPublish
+	disp.OnReturn = sink.JobReturn
 	disp.Connected = func(id string) bool {
 		cz, err := b.Server().Connz(&server.ConnzOptions{Username: true, User: "minion:" + id})
 		return err == nil && cz.NumConns > 0

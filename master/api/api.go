@@ -623,12 +623,7 @@ func (s *Server) run(ctx context.Context, op string, data []byte) (any, error) {
 	if req.TimeoutSec > 0 {
 		timeout = time.Duration(req.TimeoutSec * float64(time.Second))
 	}
-	rep, err := s.cfg.Jobs.Run(ctx, req, targets, op, timeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.auditReturns(ctx, req.Fun, rep); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	// The job is recorded by Jobs.BeforePublish and each return by
+	// Jobs.OnReturn, before the caller sees it.
+	return s.cfg.Jobs.Run(ctx, req, targets, op, timeout)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/audit"
@@ -38,7 +37,7 @@ func (s *Server) auditCall(ctx context.Context, op, verb string, data []byte) er
 	delete(args, "v")
 	target := ""
 	if t, ok := args["target"].(map[string]any); ok {
-		target, _ = t["expr"].(string)
+		target, _ = t["tgt"].(string)
 	}
 	if ms, ok := args["match"].([]any); ok {
 		var l []string
@@ -51,45 +50,6 @@ func (s *Server) auditCall(ctx context.Context, op, verb string, data []byte) er
 		target = id
 	}
 	return s.audit(ctx, audit.Entry{Actor: "op:" + op, Action: "api." + verb, Target: target, Args: args, Outcome: "requested"})
-}
-
-// auditReturns records each minion's outcome before the run is answered;
-// the appends run concurrently so they share fsyncs.
-func (s *Server) auditReturns(ctx context.Context, fun string, rep proto.RunReply) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	record := func(e audit.Entry) {
-		defer wg.Done()
-		if err := s.audit(ctx, e); err != nil {
-			mu.Lock()
-			if first == nil {
-				first = err
-			}
-			mu.Unlock()
-		}
-	}
-	sem := make(chan struct{}, 256)
-	for id, r := range rep.Returns {
-		outcome := "success"
-		if !r.Success {
-			outcome = "failed"
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			record(audit.Entry{Actor: id, Action: "job.return", Target: id, JID: rep.JID, Outcome: outcome,
-				Detail: map[string]any{"fun": fun, "success": r.Success, "retcode": r.Retcode}})
-		}()
-	}
-	if len(rep.Missing) > 0 {
-		wg.Add(1)
-		go record(audit.Entry{Actor: "master", Action: "job.missing", JID: rep.JID, Outcome: "no return",
-			Detail: map[string]any{"fun": fun, "minions": rep.Missing}})
-	}
-	wg.Wait()
-	return first
 }
 
 // handleAuditForward takes a batch of a minion's own audit log from

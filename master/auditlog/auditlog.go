@@ -127,3 +127,14 @@ func Actor(user string) string {
 	}
 	return "op:" + user
 }
+
+// JobReturn records one minion's return before any caller sees it; it
+// has the shape of jobs.Dispatcher.OnReturn.
+func (s *Sink) JobReturn(ctx context.Context, r proto.Return) error {
+	outcome := "success"
+	if !r.Success {
+		outcome = "failed"
+	}
+	return s.Record(ctx, audit.Entry{Actor: r.ID, Action: "job.return", Target: r.ID, JID: r.JID, Outcome: outcome,
+		Detail: map[string]any{"fun": r.Fun, "success": r.Success, "retcode": r.Retcode}})
+}

@@ -294,12 +294,22 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 		return
 	}
 	st.dequeue(ctx, jid, id)
-	d.deliver(tok, r)
-	if live && d.OnReturn != nil {
-		if err := d.OnReturn(ctx, r); err != nil {
-			d.log.Error("return not audited", "jid", jid, "id", id, "err", err)
-		}
+	if !live || d.OnReturn == nil {
+		d.deliver(tok, r)
+		return
 	}
+	// A waiting caller sees the return only once it is recorded; each
+	// return is recorded on its own goroutine so that a burst of returns
+	// shares the audit log's fsyncs instead of queueing behind them.
+	go func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := d.OnReturn(actx, r); err != nil {
+			d.log.Error("return not recorded in the audit log; not reported to the waiting caller", "jid", jid, "id", id, "err", err)
+			return
+		}
+		d.deliver(tok, r)
+	}()
 }
 
 // deliver hands a stored return to the caller waiting for its job.
