@@ -583,7 +583,9 @@ func (s *Server) keyChange(ctx context.Context, op string, data []byte, to strin
 		s.cfg.Kicker.Kick(m.Nkey)
 		rep.Keys = append(rep.Keys, rec)
 	}
-	if from[proto.KeyDenied] {
+	// Denied records are only ever deleted: accepting one would hand an
+	// id to a second key.
+	if to == "" && from[proto.KeyDenied] {
 		for _, d := range s.cfg.Reg.DeniedList() {
 			if !matches(cmd, d.ID) {
 				continue
