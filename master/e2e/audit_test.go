@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/brine-cm/brine/pkg/audit"
+	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nkeys"
 )
 
 // tryStartMaster starts a master on a fixed dir and port; unlike
@@ -457,6 +459,130 @@ func TestAuditMinionBacklogForwarded(t *testing.T) {
 	}
 	out, err := m.cli(t, "audit", "verify")
 	if err != nil || !strings.Contains(out, "ok minion b1:") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+}
+
+// TestAuditMinionVerdicts: a real minion on a hostile broker records every
+// job it is sent with its verdict, and what the valid ones did.
+func TestAuditMinionVerdicts(t *testing.T) {
+	hb := newHostileBroker(t)
+	mp := hb.readyMinion("v1")
+	forger, _ := nkeys.CreateServer()
+
+	forged := freshJob("v1", "cmd.run", "true")
+	hb.send(signed(t, forger, forged))
+	expired := freshJob("v1", "test.ping")
+	expired.IssuedAt, expired.NotAfter = expired.IssuedAt.Add(-time.Hour), expired.IssuedAt.Add(-30*time.Minute)
+	hb.send(signed(t, hb.key(), expired))
+	other := freshJob("v2", "test.ping")
+	m := signed(t, hb.key(), other)
+	m.Subject = proto.JobSubject("v1")
+	hb.send(m)
+	ran := freshJob("v1", "cmd.run", "exit 3")
+	hb.send(signed(t, hb.key(), ran))
+	waitFor(t, 10*time.Second, "return of the valid job", func() bool { return hb.returned(ran.JID) })
+	hb.send(signed(t, hb.key(), ran)) // replayed
+	hb.sendValid("v1")
+
+	verdict := map[string]string{}
+	var cmd, ret *audit.Entry
+	waitFor(t, 10*time.Second, "five verdicts", func() bool {
+		verdict = map[string]string{}
+		for _, e := range minionLocal(t, mp.dir) {
+			switch {
+			case e.Action == "job.received":
+				if e.Outcome == "run" && verdict[e.JID] != "" {
+					continue
+				}
+				if verdict[e.JID] == "" || e.Outcome != "run" {
+					verdict[e.JID] = e.Outcome
+				}
+			case e.Action == "cmd.run" && e.JID == ran.JID:
+				cmd = &e
+			case e.Action == "job.return" && e.JID == ran.JID:
+				ret = &e
+			}
+		}
+		return len(verdict) >= 5
+	})
+	want := map[string]string{
+		forged.JID:  "refused: bad signature",
+		expired.JID: "refused: expired",
+		other.JID:   "refused: not targeted",
+		ran.JID:     "refused: replay",
+	}
+	for jid, w := range want {
+		if verdict[jid] != w {
+			t.Errorf("jid %s: verdict %q, want %q (all: %v)", jid, verdict[jid], w, verdict)
+		}
+	}
+	if cmd == nil || cmd.Outcome != "retcode=3" || cmd.Actor != "op:root" || cmd.Target != "exit 3" {
+		t.Fatalf("cmd.run entry: %+v", cmd)
+	}
+	if ret == nil || ret.Actor != "op:root" {
+		t.Fatalf("job.return entry: %+v", ret)
+	}
+	if _, err := filepathStat(filepath.Join(mp.dir, "audit", audit.SegmentName(1))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditForwardingConfined: a minion's own credentials can neither
+// write the master's stored copy directly nor get a forged batch stored;
+// what it really did arrives, with the job's jid.
+func TestAuditForwardingConfined(t *testing.T) {
+	m := newMaster(t)
+	mp := acceptMinion(t, m, "f1")
+	_, _ = m.runJSON(t, "f1", "cmd.run", "exit 3")
+	var fwd []audit.Entry
+	waitFor(t, 20*time.Second, "cmd.run forwarded", func() bool {
+		es, err := m.minionForwarded(t, "f1")
+		fwd = es
+		return err == nil && len(es) > 0 && es[len(es)-1].Action == "job.return"
+	})
+	var cmd *audit.Entry
+	for i := range fwd {
+		if fwd[i].Action == "cmd.run" {
+			cmd = &fwd[i]
+		}
+	}
+	if cmd == nil || cmd.Outcome != "retcode=3" || cmd.JID == "" {
+		t.Fatalf("forwarded cmd.run: %+v", cmd)
+	}
+	pubs := masterEntries(t, m.dir, audit.Filter{Action: "job.publish", JID: cmd.JID})
+	if len(pubs) != 1 {
+		t.Fatalf("master has %d publish entries for the jid the minion recorded", len(pubs))
+	}
+
+	kp := mp.key(t)
+	a := dialAs(t, m, kp, "f1", proto.Inbox("f1"))
+	if err := a.nc.Publish(proto.AuditStoreSubject("f1"), []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	a.expectViolation(t, "Publish", proto.AuditStoreSubject("f1"))
+	// A forged entry that claims to continue the chain.
+	last := fwd[len(fwd)-1]
+	line := fmt.Sprintf(`{"seq":%d,"time":"2026-01-01T00:00:00Z","actor":"op:root","action":"cmd.run","target":"true","outcome":"retcode=0","prev":"%s"}`+"\n",
+		last.Seq+1, strings.Repeat("0", 64))
+	msg, err := a.nc.Request(proto.RequestSubject("f1", proto.OpAudit), []byte(line), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Header.Get(proto.HeaderError) == "" || !strings.Contains(string(msg.Data), "refused") {
+		t.Fatalf("forged batch answered %q", msg.Data)
+	}
+	after, err := m.minionForwarded(t, "f1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range after {
+		if e.Time.Year() == 2026 && e.Time.Month() == 1 && e.Time.Day() == 1 {
+			t.Fatal("the forged entry was stored")
+		}
+	}
+	out, err := m.cli(t, "audit", "verify")
+	if err != nil || !strings.Contains(out, "ok minion f1:") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 }
