@@ -2,14 +2,18 @@ package jobs
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // fanoutWindow bounds the queue writes in flight during a fan-out.
@@ -71,6 +75,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, base proto.Job, ids []string) 
 // over the CPUs (ed25519 signing is most of a large fan-out's CPU).
 func (d *Dispatcher) signAll(base proto.Job, ids []string, jobs []proto.Job, msgs []*nats.Msg) error {
 	workers := min(runtime.GOMAXPROCS(0), len(ids))
+	signer := fastSigner(d.signer)
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for w := 0; w < workers; w++ {
@@ -84,9 +89,15 @@ func (d *Dispatcher) signAll(base proto.Job, ids []string, jobs []proto.Job, msg
 					// as in send: the master's resolution is authoritative
 					jobs[i].Target = proto.Target{Expr: jobs[i].Target.Expr, Type: "compound"}
 				}
-				m, err := d.sign(&jobs[i])
+				b, err := json.Marshal(&jobs[i])
 				if err != nil {
-					errs[w] = err
+					errs[w] = fmt.Errorf("jobs: encode %s: %w", jobs[i].JID, err)
+					return
+				}
+				m := nats.NewMsg(proto.JobSubject(ids[i]))
+				m.Data = b
+				if err := proto.Sign(signer, b, m.Header); err != nil {
+					errs[w] = fmt.Errorf("jobs: %w", err)
 					return
 				}
 				msgs[i] = m
@@ -120,3 +131,113 @@ func (s *store) enqueueAsync(job *proto.Job, m *nats.Msg) (jetstream.PubAckFutur
 	}
 	return f, nil
 }
+
+// deleter removes delivered envelopes from the queue stream in the
+// background: each deletion is a JetStream API round trip plus an fsync,
+// and done inline it held up every following return of a large job.
+type deleter struct {
+	once    sync.Once
+	seqs    chan uint64
+	running atomic.Int32
+}
+
+// deleterWorkers bounds the deletions in flight; deleterIdle is how long
+// an idle worker waits before it exits (a new one starts on demand).
+const (
+	deleterWorkers = 2
+	deleterIdle    = 2 * time.Second
+)
+
+// dequeueAsync is dequeue for an envelope whose return is stored: the
+// record leaves the index at once and the message is deleted by a
+// background worker. A leftover envelope is harmless: once its return is
+// stored it is never forwarded again, and it expires with its job.
+func (s *store) dequeueAsync(jid, id string) {
+	q, ok := s.takeQueued(jid, id)
+	if !ok {
+		return
+	}
+	s.del.once.Do(func() { s.del.seqs = make(chan uint64, 1<<16) })
+	select {
+	case s.del.seqs <- q.Seq:
+		s.startDeleter()
+	default:
+		// A full backlog means the stream cannot keep up: delete inline.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.queue.DeleteMsg(ctx, q.Seq)
+	}
+}
+
+func (s *store) startDeleter() {
+	for {
+		n := s.del.running.Load()
+		if n >= deleterWorkers {
+			return
+		}
+		if s.del.running.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	go func() {
+		t := time.NewTimer(deleterIdle)
+		defer t.Stop()
+		for {
+			select {
+			case seq := <-s.del.seqs:
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = s.queue.DeleteMsg(ctx, seq) // not found: it expired meanwhile
+				cancel()
+				t.Reset(deleterIdle)
+			case <-t.C:
+				s.del.running.Add(-1)
+				// Work that raced with the exit gets a new worker.
+				if len(s.del.seqs) > 0 {
+					s.startDeleter()
+				}
+				return
+			}
+		}
+	}()
+}
+
+// fastSigners caches, per master public key, the ed25519 key expanded
+// once: an nkeys key pair re-derives it from the seed on every Sign,
+// which doubled the CPU of signing one envelope per minion.
+var fastSigners sync.Map // public key -> *edSigner
+
+// fastSigner returns a signer making the same signatures as s (ed25519
+// is deterministic) without the per-call key derivation; s itself when it
+// is not an nkeys key pair with a seed.
+func fastSigner(s proto.Signer) proto.Signer {
+	kp, ok := s.(nkeys.KeyPair)
+	if !ok {
+		return s
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return s
+	}
+	if v, ok := fastSigners.Load(pub); ok {
+		return v.(*edSigner)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return s
+	}
+	_, raw, err := nkeys.DecodeSeed(seed)
+	if err != nil || len(raw) != ed25519.SeedSize {
+		return s
+	}
+	es := &edSigner{priv: ed25519.NewKeyFromSeed(raw), pub: pub}
+	fastSigners.Store(pub, es)
+	return es
+}
+
+type edSigner struct {
+	priv ed25519.PrivateKey
+	pub  string
+}
+
+func (e *edSigner) Sign(b []byte) ([]byte, error) { return ed25519.Sign(e.priv, b), nil }
+func (e *edSigner) PublicKey() (string, error)    { return e.pub, nil }

@@ -98,6 +98,7 @@ type store struct {
 	returns jetstream.Stream
 	db      *memdb.MemDB
 	keep    time.Duration
+	del     deleter
 }
 
 func openStore(ctx context.Context, js jetstream.JetStream, keep time.Duration) (*store, error) {
