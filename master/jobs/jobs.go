@@ -293,7 +293,7 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 	if st == nil || !st.indexReturn(&returnRecord{JID: jid, ID: id, Seq: seq, Return: r}) {
 		return
 	}
-	st.dequeue(ctx, jid, id)
+	st.dequeueAsync(jid, id)
 	if !live || d.OnReturn == nil {
 		d.deliver(tok, r)
 		return
