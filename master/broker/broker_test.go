@@ -230,3 +230,41 @@ authorization {
 		t.Fatal("forged signature accepted through callout")
 	}
 }
+
+// BenchmarkDecide is the authorisation cost of one connection attempt by
+// an accepted minion (signature check, registry lookup, permissions), the
+// work a reconnect storm multiplies.
+func BenchmarkDecide(b *testing.B) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: b.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		b.Fatal("not ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	reg, err := keyreg.Open(context.Background(), js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kp, _ := nkeys.CreateUser()
+	if err := reg.Put(context.Background(), keyreg.Minion{ID: "web1.example.com", Nkey: keys.Public(kp), State: proto.KeyAccepted, FirstSeen: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	p := NewPolicy(&regDir{reg: reg}, Limits{})
+	nonce := []byte("0123456789abcde")
+	r := AuthRequest{Nkey: keys.Public(kp), Sig: signNonce(kp, nonce), Nonce: nonce, Addr: "127.0.0.1:1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := p.Decide(r); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}
