@@ -431,8 +431,13 @@ func (m *Minion) hello(ctx context.Context, nc *nats.Conn) bool {
 		}
 		m.log.Debug("hello failed", "err", err)
 		// A connection still carrying pending rights (accepted a moment
-		// ago) cannot receive the reply: renew it at once.
-		_ = nc.ForceReconnect()
+		// ago) cannot receive the reply: the server says so with a
+		// permissions violation, and the connection is renewed at once. A
+		// merely slow master gets two more tries first, so a busy master
+		// does not make the whole fleet reconnect.
+		if le := nc.LastError(); (le != nil && strings.Contains(strings.ToLower(le.Error()), "permissions violation")) || i == 2 {
+			_ = nc.ForceReconnect()
+		}
 		t := time.NewTimer(jitter(wait))
 		select {
 		case <-ctx.Done():

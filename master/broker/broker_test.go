@@ -122,6 +122,26 @@ func TestDecide(t *testing.T) {
 	if len(dir.denied) != 1 || !strings.HasPrefix(dir.denied[0], "web1.example.com ") {
 		t.Fatalf("denied records %v", dir.denied)
 	}
+	// A flood of unknown keys from one address is cut off; others still
+	// get through, and accepted minions are never limited.
+	flood := NewPolicy(dir, Limits{PendingPerIP: 5})
+	refused := 0
+	for i := 0; i < 10; i++ {
+		k := mk(t)
+		r := AuthRequest{Nkey: keys.Public(k), Sig: signNonce(k, nonce), Nonce: nonce, Addr: "10.9.9.9:4000"}
+		if !flood.Decide(r).Allow {
+			refused++
+		}
+	}
+	if refused != 5 {
+		t.Fatalf("refused %d of 10 unknown keys from one address, want 5", refused)
+	}
+	if d := flood.Decide(AuthRequest{Nkey: keys.Public(stranger), Sig: signNonce(stranger, nonce), Nonce: nonce, Name: "x", Addr: "10.1.1.1:1"}); !d.Allow {
+		t.Fatalf("other address refused: %s", d.Reason)
+	}
+	if d := flood.Decide(AuthRequest{Nkey: keys.Public(acc), Sig: signNonce(acc, nonce), Nonce: nonce, Addr: "10.9.9.9:4001"}); !d.Allow {
+		t.Fatalf("accepted minion limited: %s", d.Reason)
+	}
 	// The accepted minion's permissions name its own single token only.
 	d := p.Decide(req(acc, ""))
 	tok := proto.Token("web1.example.com")

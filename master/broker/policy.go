@@ -2,6 +2,8 @@ package broker
 
 import (
 	"encoding/base64"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/brine-cm/brine/proto"
@@ -65,6 +67,10 @@ type Limits struct {
 	PendingDeadline time.Duration
 	MinionDeadline  time.Duration
 	ReplyTTL        time.Duration
+	// PendingPerIP caps connection attempts by unknown or pending keys per
+	// source address per second (default 20), so a flood of fresh keys
+	// from one host cannot keep the master busy verifying them.
+	PendingPerIP int
 }
 
 // Policy is brine's single authorisation decision.
@@ -72,6 +78,10 @@ type Policy struct {
 	dir      Directory
 	lim      Limits
 	internal string // in-process key, set by the broker
+
+	mu     sync.Mutex
+	window time.Time
+	perIP  map[string]int
 }
 
 // NewPolicy builds the policy over a key directory.
@@ -85,7 +95,10 @@ func NewPolicy(dir Directory, lim Limits) *Policy {
 	if lim.ReplyTTL <= 0 {
 		lim.ReplyTTL = 2 * time.Minute
 	}
-	return &Policy{dir: dir, lim: lim}
+	if lim.PendingPerIP <= 0 {
+		lim.PendingPerIP = 20
+	}
+	return &Policy{dir: dir, lim: lim, perIP: map[string]int{}}
 }
 
 // Decide authenticates and authorises one connection attempt: no nkey,
@@ -146,6 +159,9 @@ func (p *Policy) Decide(r AuthRequest) Decision {
 }
 
 func (p *Policy) pending(r AuthRequest) Decision {
+	if !p.allowPending(r.Addr, time.Now()) {
+		return Decision{Reason: "too many unaccepted connections from " + r.Addr}
+	}
 	return Decision{Allow: true, Role: RolePending, Username: "pending:" + r.Nkey,
 		Permissions: PendingPermissions(r.Nkey), Deadline: p.lim.PendingDeadline}
 }
@@ -190,4 +206,25 @@ func OperatorPermissions(name string, replyTTL time.Duration) *server.Permission
 		Subscribe: &server.SubjectPermission{Allow: []string{proto.OperatorInbox(name) + ".>"}},
 		Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: replyTTL},
 	}
+}
+
+// allowPending counts attempts per source host in one-second windows.
+// Loopback is not limited: a local process is not a remote flood, and
+// simulators and tests enroll many keys from one host on purpose.
+func (p *Policy) allowPending(addr string, now time.Time) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.window) >= time.Second {
+		p.window = now
+		clear(p.perIP)
+	}
+	p.perIP[host]++
+	return p.perIP[host] <= p.lim.PendingPerIP
 }
