@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -62,7 +63,7 @@ func yamlError(name, text string, err error) *Error {
 		}
 	}
 	if l := firstFailingLine(text, yamlProblem(msg)); l > 0 {
-		line, col = l, 0
+		line, col = l, firstFailingCol(text, l, yamlProblem(msg))
 	}
 	if n := strings.Count(text, "\n") + 1; line > n {
 		line = n
@@ -105,6 +106,37 @@ func firstFailingLine(text, problem string) int {
 		}
 	}
 	return lo
+}
+
+// firstFailingCol narrows a failure on line (1-based) to the first
+// column whose inclusion makes the text fail with the same problem, so
+// "key: [" points at the bracket as PyYAML's column would; 0 when no
+// prefix of the line alone fails that way.
+func firstFailingCol(text string, line int, problem string) int {
+	lines := strings.SplitAfter(text, "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	head := strings.Join(lines[:line-1], "")
+	cur := strings.TrimRight(lines[line-1], "\r\n")
+	fails := func(n int) bool {
+		var doc yaml.Node
+		err := yaml.Unmarshal([]byte(head+cur[:n]), &doc)
+		return err != nil && yamlProblem(strings.TrimPrefix(err.Error(), "yaml: ")) == problem
+	}
+	if len(cur) == 0 || !fails(len(cur)) {
+		return 0
+	}
+	lo, hi := 1, len(cur)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return utf8.RuneCountInString(cur[:lo-1]) + 1
 }
 
 func checkDuplicates(name, text string, n *yaml.Node, depth int) error {
