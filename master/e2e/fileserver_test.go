@@ -148,6 +148,20 @@ func TestFileServerStateApplyCachesByHash(t *testing.T) {
 		t.Fatalf("after changing one small file the master sent %d chunks, want 1", n)
 	}
 
+	// state.sls and state.highstate run the same tree from the wire.
+	for _, fun := range [][]string{{"state.sls", "web", "test=True"}, {"state.highstate"}} {
+		ret := m.runOne(t, "web1", fun...)
+		st, ok := ret.(map[string]any)
+		if !ok || len(st) != 2 {
+			t.Fatalf("%v returned %v", fun, ret)
+		}
+		for k, v := range st {
+			if r, _ := v.(map[string]any)["result"].(bool); !r {
+				t.Fatalf("%v: state %s: %v", fun, k, v)
+			}
+		}
+	}
+
 	// cp.get_file over the wire.
 	cpDest := filepath.Join(dest, "copy", "index.html")
 	if r := m.runOne(t, "web1", "cp.get_file", "salt://web/files/index.html", cpDest, "makedirs=True"); r != cpDest {
