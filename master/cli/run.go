@@ -263,7 +263,7 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 	// batch every batch in turn.
 	wait := 10 * time.Minute
 	if !r.async && r.batch == "" && r.timeout > 0 {
-		wait = time.Duration(r.timeout*float64(time.Second)) + 30*time.Second
+		wait = time.Duration(r.timeout*float64(time.Second)) + 10*time.Second
 	}
 	if r.async {
 		wait = time.Minute
