@@ -45,3 +45,7 @@ func (m *Master) closeAudit(sink *auditlog.Sink) {
 		m.log.Error("audit: close", "err", err)
 	}
 }
+
+// auditSealInterval bounds how long an entry stays unsigned while the
+// master runs.
+const auditSealInterval = 15 * time.Minute

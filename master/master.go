@@ -91,6 +91,9 @@ func (m *Master) Run(ctx context.Context) error {
 		return err
 	}
 	defer m.closeAudit(sink)
+	sealCtx, stopSeal := context.WithCancel(ctx)
+	defer stopSeal()
+	go sink.SealEvery(sealCtx, auditSealInterval)
 	opKey, created, err := keys.LoadOrCreate(cfg.OperatorKeyFile(), keys.User)
 	if err != nil {
 		return fmt.Errorf("master: operator key: %w", err)

@@ -138,3 +138,28 @@ func (s *Sink) JobReturn(ctx context.Context, r proto.Return) error {
 	return s.Record(ctx, audit.Entry{Actor: r.ID, Action: "job.return", Target: r.ID, JID: r.JID, Outcome: outcome,
 		Detail: map[string]any{"fun": r.Fun, "success": r.Success, "retcode": r.Retcode}})
 }
+
+// SealEvery seals the current segment every interval when entries were
+// added since the last seal, until ctx ends, so entries do not stay
+// unsigned for long on a master that is never stopped cleanly.
+func (s *Sink) SealEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	sealed := s.log.LastSeq()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		last := s.log.LastSeq()
+		if last == sealed {
+			continue
+		}
+		if err := s.log.Seal(); err != nil {
+			s.lg.Error("audit: periodic seal", "err", err)
+			continue
+		}
+		sealed = last
+	}
+}

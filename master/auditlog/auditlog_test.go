@@ -256,3 +256,37 @@ func TestSinkRecordsAndSeals(t *testing.T) {
 		t.Fatalf("entry: %+v", e)
 	}
 }
+
+func TestSealEverySignsNewEntries(t *testing.T) {
+	kp, err := nkeys.CreateOperator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "audit")
+	s, err := Open(dir, kp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.SealEvery(ctx, 10*time.Millisecond)
+	if err := s.Record(ctx, audit.Entry{Actor: "master", Action: "master.start", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rep, err := audit.Verify(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Entries == 1 && rep.Unsigned == 0 && rep.Signed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry still unsigned: %+v", rep)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+}
