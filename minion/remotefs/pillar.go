@@ -185,7 +185,7 @@ func (p *Pillar) Fetch(ctx context.Context) (map[string]any, []string, error) {
 	b, _ := json.Marshal(pillarRequest{V: 1, XKey: xpub, XKeySig: base64.RawURLEncoding.EncodeToString(sig)})
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	msg, err := p.nc.RequestWithContext(ctx, proto.RequestSubject(p.id, "pillar"), b)
+	msg, err := request(ctx, p.nc, proto.RequestSubject(p.id, "pillar"), b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pillar: %w", err)
 	}

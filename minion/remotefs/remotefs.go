@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -103,14 +104,9 @@ func (f *Files) call(ctx context.Context, req fileRequest) (*fileReply, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	msg, err := f.nc.RequestWithContext(ctx, proto.RequestSubject(f.id, "file"), b)
+	msg, err := request(ctx, f.nc, proto.RequestSubject(f.id, "file"), b)
 	if err != nil {
 		return nil, fmt.Errorf("file server: %s %s: %w", req.Op, req.URL, err)
-	}
-	if msg.Header.Get(proto.HeaderError) != "" {
-		var e proto.ErrorReply
-		_ = json.Unmarshal(msg.Data, &e)
-		return nil, fmt.Errorf("file server: %s", e.Error)
 	}
 	var rep fileReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
@@ -307,4 +303,35 @@ func (f *Files) ListFiles(ctx context.Context, prefix string) ([]string, error) 
 		return nil, err
 	}
 	return rep.List, nil
+}
+
+// request sends one request to the master and retries, with a growing
+// jittered pause, while the master answers that it is busy (it bounds
+// the file and pillar requests it serves at once) or while no master
+// is subscribed (a master restarting), until ctx ends. Any other error reply is returned as is.
+func request(ctx context.Context, nc *nats.Conn, subject string, data []byte) (*nats.Msg, error) {
+	wait := 100 * time.Millisecond
+	for {
+		msg, err := nc.RequestWithContext(ctx, subject, data)
+		retry := errors.Is(err, nats.ErrNoResponders)
+		if err == nil && msg.Header.Get(proto.HeaderError) != "" {
+			var e proto.ErrorReply
+			_ = json.Unmarshal(msg.Data, &e)
+			if e.Error != "master busy" {
+				return nil, fmt.Errorf("master: %s", e.Error)
+			}
+			retry, err = true, errors.New("master busy")
+		}
+		if !retry {
+			return msg, err
+		}
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
 }
