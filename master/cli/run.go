@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/pkg/output"
 	"github.com/brine-cm/brine/proto"
+	"github.com/nats-io/nats.go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -282,7 +285,7 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		stopProgress = c.progress(io.Err, r.fun, time.Now())
 	}
 	var rep jobs.RunReply
-	err = c.Call(jobs.VerbRun, req, &rep, wait)
+	err = c.callUntilLost(jobs.VerbRun, req, &rep, wait)
 	stopProgress()
 	if err != nil {
 		return 1, err
@@ -391,4 +394,39 @@ func (c *Client) progress(w io.Writer, fun string, since time.Time) func() {
 		}
 	}()
 	return func() { close(stop); wg.Wait() }
+}
+
+// callUntilLost is Call for a request that may be waited for a long time
+// (a batch, or the master's default timeout, which the CLI does not
+// know): it fails as soon as the connection to the master is lost
+// instead of waiting out the deadline.
+func (c *Client) callUntilLost(verb string, req, out any, timeout time.Duration) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	lost := make(chan struct{})
+	var once sync.Once
+	c.nc.SetDisconnectErrHandler(func(*nats.Conn, error) { once.Do(func() { close(lost); cancel() }) })
+	defer c.nc.SetDisconnectErrHandler(nil)
+	m, err := c.nc.RequestWithContext(ctx, proto.APISubject(c.operator, verb), b)
+	if err != nil {
+		select {
+		case <-lost:
+			return fmt.Errorf("%s: connection to the master lost while waiting for returns (see brine-master jobs list)", verb)
+		default:
+		}
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	if m.Header.Get(proto.HeaderError) != "" {
+		var e proto.ErrorReply
+		_ = json.Unmarshal(m.Data, &e)
+		return fmt.Errorf("%s: master: %s", verb, e.Error)
+	}
+	if err := json.Unmarshal(m.Data, out); err != nil {
+		return fmt.Errorf("%s: reply: %w", verb, err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -481,7 +482,29 @@ func TestJobsSurviveMasterKill(t *testing.T) {
 	asyncJID := jidFrom(t, out)
 	waitFor(t, 20*time.Second, "async returns", func() bool { return len(m.show(t, asyncJID).Returns) == 2 })
 
+	// A CLI waiting on a long run gives up as soon as the master is gone.
+	waiting := exec.Command(filepath.Join(binDir, "brine-master"), "--data-dir", m.dir, "run", "-t", "120", "k1", "cmd.shell", "sleep 30")
+	var waitOut logBuf
+	waiting.Stdout, waiting.Stderr = &waitOut, &waitOut
+	if err := waiting.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitDone := make(chan error, 1)
+	go func() { waitDone <- waiting.Wait() }()
+	waitFor(t, 20*time.Second, "the long job running", func() bool {
+		return strings.Contains(f.minions["k1"].out.String(), "fun=cmd.shell user=root") &&
+			strings.Count(f.minions["k1"].out.String(), `msg="running job"`) >= 3
+	})
+
 	m.stop(syscall.SIGKILL)
+	select {
+	case err := <-waitDone:
+		if err == nil || !strings.Contains(waitOut.String(), "connection to the master lost") {
+			t.Fatalf("waiting CLI after master kill: %v: %s", err, waitOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting CLI did not notice the master was gone")
+	}
 	m2 := startMasterCfg(t, m.dir, m.port, fmt.Sprintf("autosign_file: %s\n", filepath.Join(f.root, "autosign.conf")))
 	for _, jid := range []string{syncJID, asyncJID} {
 		s := m2.show(t, jid)
