@@ -2,8 +2,10 @@ package pillar
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -306,5 +308,33 @@ func TestMinionRefusesReplays(t *testing.T) {
 	}
 	if _, _, err := p1.Open(next, sign(f.master, next), now); err != nil {
 		t.Fatalf("the genuine reply: %v", err)
+	}
+}
+
+// BenchmarkBuild measures what one minion's pillar costs the master
+// besides compiling it: the binding check, sealing and encoding.
+func BenchmarkBuild(b *testing.B) {
+	mk, _ := nkeys.CreateServer()
+	xk, _ := nkeys.CreateCurveKeys()
+	id, _ := nkeys.CreateUser()
+	mx, _ := nkeys.CreateCurveKeys()
+	mxpub, _ := mx.PublicKey()
+	pillar := map[string]any{}
+	for i := 0; i < 200; i++ {
+		pillar[fmt.Sprintf("key%03d", i)] = map[string]any{"value": strings.Repeat("x", 40), "list": []any{1, 2, 3}}
+	}
+	s, err := New(Config{Compile: func(context.Context, string) (map[string]any, error) { return pillar, nil },
+		NkeyOf: func(string) (string, bool) { return keys.Public(id), true }, Signer: mk, XKey: xk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sig, _ := id.Sign(Binding("web1", mxpub))
+	req, _ := json.Marshal(Request{V: Version, XKey: mxpub, XKeySig: base64.RawURLEncoding.EncodeToString(sig)})
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Build(context.Background(), "web1", req, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
