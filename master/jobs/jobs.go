@@ -837,7 +837,7 @@ func jidBound(s string, upper bool) (string, error) {
 	return "", fmt.Errorf("time %q: want a jid, RFC 3339 time, YYYY-MM-DD or a duration such as 2h", s)
 }
 
-func (d *Dispatcher) showVerb(_ context.Context, _ string, data []byte) (any, error) {
+func (d *Dispatcher) showVerb(ctx context.Context, _ string, data []byte) (any, error) {
 	var req JIDRequest
 	if err := decodeReq(data, &req); err != nil {
 		return nil, err
@@ -851,7 +851,7 @@ func (d *Dispatcher) showVerb(_ context.Context, _ string, data []byte) (any, er
 		return nil, fmt.Errorf("job %s not found", req.JID)
 	}
 	sum := st.summary(r)
-	rep := ShowReply{V: proto.Version, Job: sum, Returns: st.returnsFor(r.JID), Missing: sum.Missing}
+	rep := ShowReply{V: proto.Version, Job: sum, Returns: st.loadReturns(ctx, r.JID), Missing: sum.Missing}
 	d.connected(rep.Missing, &rep.Connected)
 	return rep, nil
 }

@@ -189,19 +189,46 @@ func (s *store) returnsFor(jid string) map[string]proto.Return {
 	return out
 }
 
+// loadReturns reads the returns of jid back from ReturnStream, keyed by
+// minion id.
+func (s *store) loadReturns(ctx context.Context, jid string) map[string]proto.Return {
+	out := map[string]proto.Return{}
+	it, err := s.db.Txn(false).Get("returns", "jid", jid)
+	if err != nil {
+		return out
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		rec := raw.(*returnRecord)
+		r := rec.Return
+		m, err := s.returns.GetMsg(ctx, rec.Seq)
+		if err != nil || json.Unmarshal(m.Data, &r) != nil {
+			r = rec.Return
+			r.Return = fmt.Sprintf("return no longer readable: %v", err)
+		}
+		r.ID = rec.ID
+		out[rec.ID] = r
+	}
+	return out
+}
+
 func (s *store) hasReturn(jid, id string) bool {
 	raw, err := s.db.Txn(false).First("returns", "id", jid, id)
 	return err == nil && raw != nil
 }
 
 // indexReturn records a stored return; it reports false for a duplicate.
+// The index keeps what listings need (retcode, success); the returned
+// data stays in ReturnStream, read back by loadReturns, so a fleet's
+// state returns do not all sit in the master's memory.
 func (s *store) indexReturn(r *returnRecord) bool {
+	rec := *r
+	rec.Return.Return = nil
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	if old, _ := txn.First("returns", "id", r.JID, r.ID); old != nil {
 		return false
 	}
-	if err := txn.Insert("returns", r); err != nil {
+	if err := txn.Insert("returns", &rec); err != nil {
 		return false
 	}
 	txn.Commit()
