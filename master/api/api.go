@@ -581,6 +581,11 @@ func (s *Server) keyChange(ctx context.Context, op string, data []byte, to strin
 			s.status(m.ID, m.Nkey, to, "")
 		}
 		s.cfg.Kicker.Kick(m.Nkey)
+		if to != proto.KeyAccepted {
+			if err := s.cfg.Jobs.Forget(ctx, m.ID); err != nil {
+				s.log.Warn("queued jobs not dropped", "id", m.ID, "err", err)
+			}
+		}
 		rep.Keys = append(rep.Keys, rec)
 	}
 	// Denied records are only ever deleted: accepting one would hand an

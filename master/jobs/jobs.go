@@ -650,6 +650,25 @@ func (d *Dispatcher) Hello(id string) {
 	}()
 }
 
+// Forget drops every job queued for a minion whose key was rejected or
+// deleted: if the id comes back (accepted again, perhaps with another
+// key), nothing published for the old key reaches it.
+func (d *Dispatcher) Forget(ctx context.Context, id string) error {
+	st := d.store()
+	if st == nil {
+		return nil
+	}
+	if err := st.queue.Purge(ctx, jetstream.WithPurgeSubject(QueuePrefix+proto.Token(id))); err != nil {
+		return fmt.Errorf("jobs: purge queue of %s: %w", id, err)
+	}
+	txn := st.db.Txn(true)
+	defer txn.Abort()
+	if _, err := txn.DeleteAll("queued", "minion", id); err == nil {
+		txn.Commit()
+	}
+	return nil
+}
+
 // Verb returns the handler of an operator verb this package serves, or
 // nil.
 func (d *Dispatcher) Verb(verb string) func(ctx context.Context, op string, data []byte) (any, error) {

@@ -307,3 +307,25 @@ func BenchmarkResolveGrain10k(b *testing.B) {
 		}
 	}
 }
+
+func TestForgetDropsQueue(t *testing.T) {
+	signer, _ := nkeys.CreateServer()
+	e := newEnv(t, t.TempDir(), signer)
+	e.accept("gone", nil)
+	e.accept("kept", nil)
+	for _, id := range []string{"gone", "kept"} {
+		req := runReq(id, "glob", "test.ping")
+		req.Async = true
+		call[RunReply](t, e.d.runVerb, req)
+	}
+	ctx := context.Background()
+	if err := e.d.Forget(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := e.d.store().backlog(ctx, "gone"); err != nil || len(msgs) != 0 {
+		t.Fatalf("forgotten minion still has %d queued (%v)", len(msgs), err)
+	}
+	if msgs, err := e.d.store().backlog(ctx, "kept"); err != nil || len(msgs) != 1 {
+		t.Fatalf("other minion has %d queued (%v)", len(msgs), err)
+	}
+}
