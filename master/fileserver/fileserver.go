@@ -253,7 +253,11 @@ func (s *Server) confined(f *os.File, url string) error {
 		roots = append(roots, r...)
 	}
 	for _, r := range roots {
-		rr, err := filepath.EvalSymlinks(r)
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			continue
+		}
+		rr, err := filepath.EvalSymlinks(abs)
 		if err != nil {
 			continue
 		}

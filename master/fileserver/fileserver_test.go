@@ -153,3 +153,17 @@ func BenchmarkStatCached(b *testing.B) {
 		}
 	}
 }
+
+// TestRelativeRoot serves a root given as a relative path, as
+// `--file-root ./salt` gives it.
+func TestRelativeRoot(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Dir(dir))
+	s := New(Config{Roots: []string{filepath.Base(dir)}})
+	if r := s.Serve(context.Background(), "m", Request{Op: OpRead, URL: "salt://f"}); r.Error != "" || string(r.Data) != "x" {
+		t.Fatalf("read under a relative root = %+v", r)
+	}
+}
