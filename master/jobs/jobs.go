@@ -64,6 +64,7 @@ type Dispatcher struct {
 
 	st      *store
 	res     *Resolver
+	life    context.Context // ends at Close
 	timeout time.Duration
 	stop    func()
 	wg      sync.WaitGroup
@@ -164,6 +165,9 @@ func (d *Dispatcher) Open(ctx context.Context, o Options) error {
 		return fmt.Errorf("jobs: capture returns: %w", err)
 	}
 	d.stop = func() { cancel(); cc.Stop() }
+	d.mu.Lock()
+	d.life = lctx
+	d.mu.Unlock()
 	select {
 	case <-caught:
 	case <-ctx.Done():
@@ -254,6 +258,17 @@ func replay(ctx context.Context, s jetstream.Stream, fn func(jetstream.Msg)) err
 		}
 	}
 	return nil
+}
+
+// lifetime is cancelled by Close, so background work (async batches,
+// backlog walks) cannot hold up a master shutdown.
+func (d *Dispatcher) lifetime() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.life == nil {
+		return context.Background()
+	}
+	return d.life
 }
 
 func (d *Dispatcher) store() *store {
@@ -453,7 +468,7 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 			go func() {
 				defer d.wg.Done()
 				defer release()
-				bctx, cancel := context.WithTimeout(context.Background(), sp.expire+sp.timeout)
+				bctx, cancel := context.WithTimeout(d.lifetime(), sp.expire+sp.timeout)
 				defer cancel()
 				d.batches(bctx, base, sp, c)
 			}()
@@ -610,7 +625,7 @@ func (d *Dispatcher) Hello(id string) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(d.lifetime(), time.Minute)
 		defer cancel()
 		msgs, err := st.backlog(ctx, id)
 		if err != nil {
