@@ -103,6 +103,17 @@ type PkgTarget struct {
 // modules so both accept exactly the same SLS.
 func PkgTargets(name string, version any, pkgs any) ([]PkgTarget, error) {
 	if pkgs != nil {
+		switch x := pkgs.(type) {
+		case []any, []string:
+		case string:
+			if !strings.HasPrefix(strings.TrimSpace(x), "[") {
+				// Salt refuses a bare string here too ("Invalidly
+				// formatted 'pkgs' parameter"); only a flow list is read.
+				return nil, &ArgError{Arg: "pkgs", Want: "a list", Got: pkgs}
+			}
+		default:
+			return nil, &ArgError{Arg: "pkgs", Want: "a list", Got: pkgs}
+		}
 		l, err := List(map[string]any{"pkgs": pkgs}, "pkgs")
 		if err != nil {
 			return nil, err

@@ -98,6 +98,8 @@ func TestPkgArgumentErrors(t *testing.T) {
 		{"pkg.install", nil, nil, "a package name or pkgs is required"},
 		{"pkg.install", nil, map[string]any{"pkgs": []any{map[string]any{"a": "1", "b": "2"}}}, `argument "pkgs"`},
 		{"pkg.install", nil, map[string]any{"pkgs": "[a, [b]]"}, `argument "pkgs"`},
+		{"pkg.install", nil, map[string]any{"pkgs": "vim"}, `argument "pkgs": want a list, got "vim" (string)`},
+		{"pkg.install", nil, map[string]any{"pkgs": map[string]any{"vim": "1"}}, `argument "pkgs": want a list`},
 		{"pkg.version", nil, nil, "at least one package name is required"},
 		{"pkg.upgrade_available", nil, nil, `missing required argument "name"`},
 		{"pkg.install", []any{"hello"}, map[string]any{"refresh": "maybe"}, `argument "refresh"`},
