@@ -176,6 +176,15 @@ func (r *runner) invoke(n *node, args map[string]any, fn states.Func, watch bool
 		}
 	}()
 	out := fn(req)
+	if out.Result != nil && !*out.Result && strings.HasPrefix(out.Comment, `argument "`) {
+		// A bad argument is reported as "<module>.<function>: argument
+		// ...", whichever module forgot to say which function it was.
+		fun := n.c.Fun
+		if watch {
+			fun = "mod_watch"
+		}
+		out.Comment = n.c.State + "." + fun + ": " + out.Comment
+	}
 	return r.finish(n, out, start, nil)
 }
 
