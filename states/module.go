@@ -85,8 +85,10 @@ type Module struct {
 	// Salt then just runs the state normally.
 	ModWatch Func
 	// Args lists the arguments each function accepts, beyond the common
-	// ones (name, requisites, guards), so unknown or mistyped arguments
-	// are caught at compile time with the state and argument named.
+	// ones (name, requisites, guards), so the reference documentation can
+	// be checked against the code. Arguments outside the list are not
+	// refused: like Salt's state functions taking **kwargs, a state
+	// ignores arguments it does not know.
 	Args map[string][]string
 }
 
