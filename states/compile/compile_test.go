@@ -3,6 +3,7 @@ package compile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -276,5 +277,43 @@ func TestNonScalarNameIsACompileError(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "True,False,5" {
 		t.Fatalf("scalar names = %v, want True,False,5 as Salt's str() prints them", names)
+	}
+}
+
+// A names list repeating a name yields one chunk per distinct name, in
+// first-seen order.
+func TestNamesRepeatedOnce(t *testing.T) {
+	ec := tree(t, map[string]string{"main.sls": "A:\n  test.nop:\n    - names: [b, a, b, c, a]\n"})
+	low, err := compile.Compile(ec, []string{"main"}, compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range low {
+		got = append(got, c.Name)
+	}
+	if strings.Join(got, ",") != "b,a,c" {
+		t.Fatalf("names = %v, want b,a,c", got)
+	}
+}
+
+// BenchmarkLowManyNames compiles one ID expanding 20,000 names; the
+// duplicate check once made this quadratic.
+func BenchmarkLowManyNames(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("A:\n  test.nop:\n    - names:\n")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&sb, "      - n%d\n", i)
+	}
+	ec := tree(b, map[string]string{"main.sls": sb.String()})
+	high, err := compile.High(ec, []string{"main"}, compile.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := compile.Low(high); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

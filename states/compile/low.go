@@ -32,6 +32,7 @@ func Low(high HighData) ([]states.Chunk, error) {
 				base[IncludedFromArg] = toAny(d.IncludedFrom)
 			}
 			var names []any
+			seenNames := map[string]bool{}
 			var order any
 			if s.AutoOrder > 0 {
 				order = s.AutoOrder
@@ -42,9 +43,13 @@ func Low(high HighData) ([]states.Chunk, error) {
 				case "names":
 					if l, ok := a.Value.([]any); ok {
 						for _, n := range l {
-							if !containsName(names, n) {
-								names = append(names, n)
+							if str, ok := n.(string); ok {
+								if seenNames[str] {
+									continue
+								}
+								seenNames[str] = true
 							}
+							names = append(names, n)
 						}
 					}
 				case "state":
@@ -130,17 +135,6 @@ func scalarName(v any) string {
 		return "False"
 	}
 	return fmt.Sprint(v)
-}
-
-func containsName(l []any, n any) bool {
-	for _, e := range l {
-		if s, ok := e.(string); ok {
-			if ns, ok := n.(string); ok && s == ns {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // SortChunks orders chunks as Salt's order_chunks does and rewrites each
