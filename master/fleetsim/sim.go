@@ -95,6 +95,7 @@ type Result struct {
 	StateFailed    int     `json:"state_failed"`
 	JobsPerS       float64 `json:"jobs_per_s"`
 	MasterRSS      int64   `json:"master_rss_bytes"`
+	MasterRSSReady int64   `json:"master_rss_connected_bytes"`
 	MasterPeakRSS  int64   `json:"master_peak_rss_bytes"`
 	MasterCPUS     float64 `json:"master_cpu_s"`
 	SimRSS         int64   `json:"sim_rss_bytes"`
@@ -327,7 +328,25 @@ func (s *sim) accept(ctx, _ context.Context) error {
 		}
 	}
 	s.res.ReadyS = time.Since(t0).Seconds()
+	s.res.MasterRSSReady = s.masterRSS()
 	return nil
+}
+
+// masterRSS is the master's RSS now (the whole process when in-process,
+// -1 when external).
+func (s *sim) masterRSS() int64 {
+	pid := s.ms.pid
+	switch s.ms.mode {
+	case ModeExternal:
+		return -1
+	case ModeInProcess:
+		pid = os.Getpid()
+	}
+	st, err := ReadProc(pid)
+	if err != nil {
+		return -1
+	}
+	return st.RSS
 }
 
 func (s *sim) onPing() {
