@@ -198,7 +198,7 @@ func applyPerms(p string, o owner, mode uint32, haveMode, nofollow bool) error {
 // writeAtomic replaces p with data through a temporary file in the same
 // directory and a rename, so readers never see a half-written file. The
 // new file gets mode and owner (perm<0 or id<0: taken from prev, the file
-// being replaced, when there is one).
+// being replaced, when there is one). Only a replacement is fsynced.
 func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) error {
 	dir, base := filepath.Split(p)
 	if dir == "" {
@@ -234,8 +234,15 @@ func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) 
 	if err := syscall.Fchmod(int(tmp.Fd()), mode); err != nil {
 		return cleanup(err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return cleanup(err)
+	// Replacing an existing file: flush the new content before the
+	// rename, so a crash leaves the old file or the new one, never an
+	// empty one. A file that did not exist has nothing to lose, and a
+	// re-apply converges it, so a first apply of thousands of files is
+	// not paced by one fsync each (Salt does not fsync at all).
+	if prev != nil {
+		if err := tmp.Sync(); err != nil {
+			return cleanup(err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(name)
