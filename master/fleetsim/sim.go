@@ -12,6 +12,7 @@ package fleetsim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +94,7 @@ type Result struct {
 	StateApplyS    float64 `json:"state_apply_s"`
 	StateMissing   int     `json:"state_missing"`
 	StateFailed    int     `json:"state_failed"`
+	StateFailure   string  `json:"state_failure,omitempty"`
 	JobsPerS       float64 `json:"jobs_per_s"`
 	MasterRSS      int64   `json:"master_rss_bytes"`
 	MasterRSSReady int64   `json:"master_rss_connected_bytes"`
@@ -434,6 +436,10 @@ func (s *sim) state(context.Context, context.Context) error {
 	for _, ret := range rep.Returns {
 		if !stateOK(ret.Return) {
 			s.res.StateFailed++
+			if s.res.StateFailure == "" {
+				b, _ := json.Marshal(ret.Return)
+				s.res.StateFailure = string(b[:min(len(b), 400)])
+			}
 		}
 	}
 	return nil

@@ -164,6 +164,9 @@ func printTable(w io.Writer, r *fleetsim.Result) {
 	row("  missing returns", "%d", r.PingMissing)
 	row("cmd.run -G os_family:RedHat", "%d minions, p50 %.3f s  p99 %.3f s, %d missing", r.CmdTargets, r.CmdP50S, r.CmdP99S, r.CmdMissing)
 	row("state.apply (6 states) to all", "%.2f s, %d missing, %d failed", r.StateApplyS, r.StateMissing, r.StateFailed)
+	if r.StateFailure != "" {
+		row("  first failure", "%s", r.StateFailure)
+	}
 	row("jobs per second (4 in flight)", "%.0f", r.JobsPerS)
 	row("master RSS", "%s at the end, %s with the fleet connected and idle, peak %s", mib(r.MasterRSS), mib(r.MasterRSSReady), mib(r.MasterPeakRSS))
 	row("master CPU", "%.1f s", r.MasterCPUS)
