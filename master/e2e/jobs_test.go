@@ -383,6 +383,13 @@ func TestOfflineMinionRunsQueuedJobOnce(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("job %s started %d times across restarts", jid, runs)
 	}
+	// The hellos of one (re)connection forward a queued job once: the
+	// minion never had to refuse a duplicate.
+	for _, p := range []*minionProc{second, third} {
+		if n := p.out.Count(`check="job replay"`); n != 0 {
+			t.Errorf("minion refused %d duplicate deliveries", n)
+		}
+	}
 	s := m.show(t, jid)
 	if len(s.Returns) != 1 || s.Returns["beta"]["retcode"] != float64(0) || len(s.Missing) != 0 {
 		t.Fatalf("after restarts: %+v", s)

@@ -74,6 +74,7 @@ type Dispatcher struct {
 	Dropped atomic.Int64
 	// Forwarded counts queued envelopes sent to minions on hello.
 	Forwarded atomic.Int64
+	hellos    hellos
 
 	// BeforePublish, when set, is called with the job (MinionID empty)
 	// and the resolved minion ids once the jid is known and before any
@@ -612,57 +613,6 @@ func (d *Dispatcher) send(ctx context.Context, job *proto.Job) error {
 // Publish signs one job envelope and sends it to its minion.
 func (d *Dispatcher) Publish(job *proto.Job) error {
 	return d.send(context.Background(), job)
-}
-
-// Hello is called when a minion says hello (it has just connected or
-// reconnected): its queued envelopes that have not expired and have no
-// stored return are forwarded on its job subject. It does not block.
-func (d *Dispatcher) Hello(id string) {
-	st := d.store()
-	if st == nil {
-		return
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		ctx, cancel := context.WithTimeout(d.lifetime(), time.Minute)
-		defer cancel()
-		msgs, err := st.backlog(ctx, id)
-		if err != nil {
-			d.log.Warn("backlog", "id", id, "err", err)
-		}
-		now := time.Now()
-		for _, qm := range msgs {
-			var j proto.Job
-			if json.Unmarshal(qm.Data, &j) != nil || j.MinionID != id {
-				_ = st.queue.DeleteMsg(ctx, qm.Sequence)
-				continue
-			}
-			if now.After(j.NotAfter) {
-				d.log.Info("queued job expired, not delivered", "jid", j.JID, "id", id)
-				st.takeQueued(j.JID, id)
-				_ = st.queue.DeleteMsg(ctx, qm.Sequence)
-				continue
-			}
-			if st.hasReturn(j.JID, id) {
-				st.dequeue(ctx, j.JID, id)
-				continue
-			}
-			m := nats.NewMsg(proto.JobSubject(id))
-			m.Data = qm.Data
-			for k, v := range qm.Header {
-				if !strings.HasPrefix(k, "Nats-") {
-					m.Header[k] = v
-				}
-			}
-			if err := d.nc.PublishMsg(m); err != nil {
-				d.log.Warn("forward queued job", "jid", j.JID, "id", id, "err", err)
-				return
-			}
-			d.Forwarded.Add(1)
-			d.log.Info("queued job forwarded", "jid", j.JID, "id", id)
-		}
-	}()
 }
 
 // Forget drops every job queued for a minion whose key was rejected or

@@ -329,3 +329,39 @@ func TestForgetDropsQueue(t *testing.T) {
 		t.Fatalf("other minion has %d queued (%v)", len(msgs), err)
 	}
 }
+
+// A minion's hellos while it (re)connects forward each queued job once;
+// a hello after a forward (a new connection) forwards it again.
+func TestHellosForwardOncePerConnection(t *testing.T) {
+	signer, _ := nkeys.CreateServer()
+	e := newEnv(t, t.TempDir(), signer)
+	e.accept("quiet", nil)
+	req := runReq("quiet", "glob", "test.ping")
+	req.Async = true
+	rep := call[RunReply](t, e.d.runVerb, req)
+	nc, err := nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	got := 0
+	if _, err := nc.Subscribe(proto.JobSubject("quiet"), func(m *nats.Msg) {
+		var j proto.Job
+		if json.Unmarshal(m.Data, &j) == nil && j.JID == rep.JID {
+			mu.Lock()
+			got++
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	deliveries := func() int { mu.Lock(); defer mu.Unlock(); return got }
+	for i := 0; i < 3; i++ {
+		e.d.Hello("quiet")
+	}
+	waitFor(t, 5*time.Second, "first forward", func() bool { return e.d.Forwarded.Load() == 1 && deliveries() == 1 })
+	e.d.Hello("quiet")
+	waitFor(t, 5*time.Second, "second forward", func() bool { return e.d.Forwarded.Load() == 2 && deliveries() == 2 })
+}
