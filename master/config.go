@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/brine-cm/brine/master/api"
+	"github.com/brine-cm/brine/master/broker"
 	"gopkg.in/yaml.v3"
 )
 
@@ -48,6 +49,10 @@ type Config struct {
 	MaxRequestBytes int `yaml:"max_request_bytes"`
 	// MaxPending caps the number of pending keys.
 	MaxPending int `yaml:"max_pending"`
+	// PendingRatePerIP caps connection attempts by unaccepted keys from
+	// one source address per second (default 20; loopback is exempt), so
+	// one host minting fresh keys cannot keep the master verifying them.
+	PendingRatePerIP int `yaml:"pending_rate_per_ip"`
 	// JobTTL is how long a job stays valid after it is issued.
 	JobTTL time.Duration `yaml:"job_ttl"`
 	// Timeout is the default time `run` waits for returns.
@@ -129,6 +134,9 @@ func (c *Config) Defaults() {
 	if c.MaxPending <= 0 {
 		c.MaxPending = 10000
 	}
+	if c.PendingRatePerIP <= 0 {
+		c.PendingRatePerIP = 20
+	}
 	if c.JobTTL <= 0 {
 		c.JobTTL = 10 * time.Minute
 	}
@@ -142,6 +150,12 @@ func (c *Config) Defaults() {
 		t := true
 		c.SyncAlways = &t
 	}
+}
+
+// BrokerLimits are the connection limits the broker's policy enforces,
+// taken from the configuration.
+func (c *Config) BrokerLimits() broker.Limits {
+	return broker.Limits{PendingPerIP: c.PendingRatePerIP}
 }
 
 // Paths of the files the master keeps in its data dir. The CLI reads the

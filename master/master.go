@@ -144,7 +144,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 
 	dir := &directory{m: m}
-	policy := broker.NewPolicy(dir, broker.Limits{})
+	policy := broker.NewPolicy(dir, cfg.BrokerLimits())
 	b, err := broker.New(bcfg, policy)
 	if err != nil {
 		return fmt.Errorf("master: %w", err)

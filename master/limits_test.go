@@ -1,0 +1,67 @@
+package master
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/brine-cm/brine/master/broker"
+	"github.com/brine-cm/brine/pkg/keys"
+	"github.com/nats-io/nkeys"
+)
+
+// emptyDirectory knows no keys: every connection is an unaccepted key.
+type emptyDirectory struct{}
+
+func (emptyDirectory) MinionByNkey(string) (string, string, bool) { return "", "", false }
+func (emptyDirectory) MinionByID(string) (string, string, bool)   { return "", "", false }
+func (emptyDirectory) Operator(string) (string, bool)             { return "", false }
+func (emptyDirectory) Denied(string, string, string)              {}
+
+// countAllowed makes n connection attempts with fresh keys from addr and
+// counts those the policy lets in.
+func countAllowed(t *testing.T, p *broker.Policy, addr string, n int) int {
+	t.Helper()
+	nonce := []byte("nonce-for-the-rate-test")
+	allowed := 0
+	for i := 0; i < n; i++ {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := kp.Sign(nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Decide(broker.AuthRequest{Nkey: keys.Public(kp), Sig: base64.RawURLEncoding.EncodeToString(sig), Nonce: nonce, Addr: addr}).Allow {
+			allowed++
+		}
+	}
+	return allowed
+}
+
+// The per-address rate of unaccepted connections comes from the config
+// file and reaches the broker's policy; unset, it is 20 a second.
+func TestPendingRateFromConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "master.yaml")
+	if err := os.WriteFile(p, []byte("pending_rate_per_ip: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if got := countAllowed(t, broker.NewPolicy(emptyDirectory{}, cfg.BrokerLimits()), "192.0.2.7:5000", 10); got != 3 {
+		t.Fatalf("configured 3 a second, %d of 10 attempts let in", got)
+	}
+	if got := countAllowed(t, broker.NewPolicy(emptyDirectory{}, cfg.BrokerLimits()), "127.0.0.1:5000", 10); got != 10 {
+		t.Fatalf("loopback limited: %d of 10 let in", got)
+	}
+	var def Config
+	def.Defaults()
+	if got := countAllowed(t, broker.NewPolicy(emptyDirectory{}, def.BrokerLimits()), "192.0.2.7:5000", 30); got != 20 {
+		t.Fatalf("default: %d of 30 let in, want 20", got)
+	}
+}
