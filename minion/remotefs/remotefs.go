@@ -307,13 +307,15 @@ func (f *Files) ListFiles(ctx context.Context, prefix string) ([]string, error) 
 
 // request sends one request to the master and retries, with a growing
 // jittered pause, while the master answers that it is busy (it bounds
-// the file and pillar requests it serves at once) or while no master
-// is subscribed (a master restarting), until ctx ends. Any other error reply is returned as is.
+// the file and pillar requests it serves at once), until ctx ends, and
+// briefly while no master is subscribed (a master restarting). Any other error reply is returned as is.
 func request(ctx context.Context, nc *nats.Conn, subject string, data []byte) (*nats.Msg, error) {
 	wait := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		msg, err := nc.RequestWithContext(ctx, subject, data)
-		retry := errors.Is(err, nats.ErrNoResponders)
+		// A master restarting is back within a second or so; a broker
+		// with no file or pillar server at all must not stall every job.
+		retry := errors.Is(err, nats.ErrNoResponders) && attempt < 4
 		if err == nil && msg.Header.Get(proto.HeaderError) != "" {
 			var e proto.ErrorReply
 			_ = json.Unmarshal(msg.Data, &e)
