@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,6 +22,29 @@ type keyArgs struct {
 	out     string
 	include []string
 }
+
+// keyUsage is `key --help`: the verbs, salt-key's letters and the flags.
+const keyUsage = `usage: brine-master key [list|accept|reject|delete|finger] [ID|GLOB ...] [flags]
+Manage minion keys, as salt-key does. Several ids or globs may be given
+(or a comma-separated list after a letter flag).
+  list                 list keys grouped by state (the default)        -L, --list-all
+  accept ID|GLOB...    accept pending keys                             -a ID, -A (all)
+  reject ID|GLOB...    reject pending keys                             -r ID, -R (all)
+  delete ID|GLOB...    delete keys in any state                        -d ID, -D (all)
+  finger [ID|GLOB...]  print key fingerprints, and the master's own    -f ID, -F (all)
+flags:
+  --all                act on every key the verb applies to
+  -y, --yes            do not ask (accept, reject and delete ask when stdin is a terminal)
+  --include-accepted   reject also accepted keys
+  --include-rejected   accept also rejected keys
+  --include-denied     accept or reject also denied keys
+  --include-all        all of the three above
+  --out json|yaml|txt  output format; json and yaml group by minions, minions_pre,
+                       minions_rejected, minions_denied
+`
+
+// errKeyHelp is returned by parseKeyArgs for -h/--help.
+var errKeyHelp = errors.New("help requested")
 
 // parseKeyArgs understands both `key accept ID` and salt-key's letters
 // (-L -a -A -r -R -d -D -f -F).
@@ -71,6 +95,8 @@ func parseKeyArgs(args []string) (keyArgs, error) {
 			k.all = true
 		case a == "--all":
 			k.all = true
+		case a == "-h" || a == "--help":
+			return k, errKeyHelp
 		case a == "-y" || a == "--yes":
 			k.yes = true
 		case a == "--include-rejected":
@@ -119,8 +145,12 @@ var stateGroups = []struct{ state, json, title string }{
 
 func keyCmd(g Global, args []string, io IO) (int, error) {
 	k, err := parseKeyArgs(args)
+	if errors.Is(err, errKeyHelp) {
+		fmt.Fprint(io.Out, keyUsage)
+		return 0, nil
+	}
 	if err != nil {
-		return 2, err
+		return 2, fmt.Errorf("%w (see brine-master key --help)", err)
 	}
 	c, err := Dial(g)
 	if err != nil {
@@ -152,9 +182,7 @@ func keyCmd(g Global, args []string, io IO) (int, error) {
 			return 0, nil
 		}
 		fmt.Fprintf(io.Out, "The following keys are going to be %s:\n", pastTense(k.action))
-		if err := printKeys(io, rep, "txt", false); err != nil {
-			return 1, err
-		}
+		printGroups(io, rep)
 		fmt.Fprint(io.Out, "Proceed? [n/Y] ")
 		line, _ := bufio.NewReader(io.In).ReadString('\n')
 		if a := strings.TrimSpace(strings.ToLower(line)); a != "" && a != "y" && a != "yes" {
@@ -176,6 +204,27 @@ func keyCmd(g Global, args []string, io IO) (int, error) {
 		fmt.Fprintf(io.Out, "Key for minion %s %s.\n", r.ID, pastTense(k.action))
 	}
 	return 0, nil
+}
+
+// printGroups lists the keys about to change under their state's title,
+// leaving out empty states, as salt-key's confirmation does.
+func printGroups(io IO, rep proto.KeyReply) {
+	for _, sg := range stateGroups {
+		var ids []string
+		for _, r := range rep.Keys {
+			if r.State == sg.state {
+				ids = append(ids, r.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		sort.Strings(ids)
+		fmt.Fprintln(io.Out, sg.title)
+		for _, id := range ids {
+			fmt.Fprintln(io.Out, id)
+		}
+	}
 }
 
 func pastTense(a string) string {

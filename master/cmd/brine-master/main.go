@@ -48,11 +48,9 @@ commands:
 `)
 }
 
+// isTerminal is true only for a real terminal: /dev/null is a character
+// device too, and a scripted `key accept` reading it must not be asked.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isTTY(f)
 }
