@@ -72,6 +72,14 @@ func newHostileBroker(t *testing.T) *hostileBroker {
 		_ = nc.PublishMsg(out)
 	})
 	_, _ = nc.Subscribe(proto.RequestPrefix+"*.hello", func(m *nats.Msg) { _ = m.Respond([]byte(`{"v":1}`)) })
+	// It serves no pillar: a job runs with the pillar error, as under a
+	// master whose pillar does not compile.
+	_, _ = nc.Subscribe(proto.RequestPrefix+"*.pillar", func(m *nats.Msg) {
+		r := nats.NewMsg(m.Reply)
+		r.Header.Set(proto.HeaderError, "1")
+		r.Data, _ = json.Marshal(proto.ErrorReply{V: proto.Version, Error: "no pillar here"})
+		_ = m.RespondMsg(r)
+	})
 	_, _ = nc.Subscribe(proto.ReturnPrefix+"*.*", func(m *nats.Msg) {
 		var r proto.Return
 		if json.Unmarshal(m.Data, &r) == nil {
