@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -310,5 +311,16 @@ nodegroups:
 	}
 	if _, err := os.Stat(filepath.Join(f.root, "never")); err == nil {
 		t.Error("a command with a bad target ran")
+	}
+
+	// Grains are refreshed when a minion reconnects with new ones.
+	f.minions["mon1"].stop(syscall.SIGTERM)
+	f.grains["mon1"] = strings.Replace(f.grains["mon1"], "os: Alpine", "os: Gentoo", 1)
+	f.startReady("mon1")
+	waitFor(t, 20*time.Second, "mon1's new grains", func() bool {
+		return reflect.DeepEqual(m.preview(t, "-G", "os:Gentoo"), []string{"mon1"})
+	})
+	if got := m.ping(t, "-G", "os:Alpine"); len(got) != 0 {
+		t.Errorf("old grain still targets %v", got)
 	}
 }
