@@ -365,3 +365,45 @@ func TestHellosForwardOncePerConnection(t *testing.T) {
 	e.d.Hello("quiet")
 	waitFor(t, 5*time.Second, "second forward", func() bool { return e.d.Forwarded.Load() == 2 && deliveries() == 2 })
 }
+
+// Pillar targets compile each candidate's pillar once for back-to-back
+// resolutions, and again when its grains change.
+func TestPillarTargetsCompileOnce(t *testing.T) {
+	signer, _ := nkeys.CreateServer()
+	e := newEnv(t, t.TempDir(), signer)
+	ctx := context.Background()
+	for i, id := range []string{"a1", "a2", "b1"} {
+		_ = e.reg.Put(ctx, keyreg.Minion{ID: id, Nkey: fmt.Sprintf("U%055d", i), State: proto.KeyAccepted,
+			Grains: map[string]any{"role": id[:1]}, Updated: time.Now()})
+	}
+	var mu sync.Mutex
+	compiles := 0
+	r := &Resolver{Reg: e.reg, Pillar: func(_ context.Context, id string, g map[string]any) (map[string]any, error) {
+		mu.Lock()
+		compiles++
+		mu.Unlock()
+		if id == "b1" {
+			return nil, fmt.Errorf("broken pillar")
+		}
+		return map[string]any{"tier": map[string]any{"a": "front", "b": "back"}[fmt.Sprint(g["role"])]}, nil
+	}}
+	for i := 0; i < 2; i++ {
+		ids, err := r.Resolve(ctx, proto.Target{Expr: "tier:front", Type: "pillar"})
+		if err != nil || !reflect.DeepEqual(ids, []string{"a1", "a2"}) {
+			t.Fatalf("resolve %d: %v %v", i, ids, err)
+		}
+	}
+	if compiles != 3 {
+		t.Fatalf("%d compiles for two resolutions of 3 minions, want 3", compiles)
+	}
+	if ids, _ := r.Resolve(ctx, proto.Target{Expr: "a1", Type: "glob"}); len(ids) != 1 || compiles != 3 {
+		t.Fatalf("a glob target compiled pillar (%d) or resolved %v", compiles, ids)
+	}
+	m, _ := e.reg.Get("a2")
+	m.Grains, m.Updated = map[string]any{"role": "b"}, time.Now().Add(time.Second)
+	_ = e.reg.Put(ctx, m)
+	ids, _ := r.Resolve(ctx, proto.Target{Expr: "tier:front", Type: "pillar"})
+	if !reflect.DeepEqual(ids, []string{"a1"}) || compiles != 4 {
+		t.Fatalf("after a2's grains changed: %v, %d compiles", ids, compiles)
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/pkg/target"
@@ -24,6 +27,9 @@ type Resolver struct {
 	// Pillar compiles one minion's pillar; nil makes pillar targets match
 	// nothing.
 	Pillar func(ctx context.Context, id string, grains map[string]any) (map[string]any, error)
+
+	mu    sync.Mutex
+	cache map[string]cachedPillar
 }
 
 // kindOf maps the wire's tgt_type (Salt's names, plus the short ones the
@@ -70,19 +76,18 @@ func (r *Resolver) Resolve(ctx context.Context, t proto.Target) ([]string, error
 	} else {
 		cands = r.Reg.List(proto.KeyAccepted)
 	}
-	needPillar := r.needsPillar(t, e)
+	var pillars []map[string]any
+	if r.needsPillar(t, e) && r.Pillar != nil {
+		pillars = r.pillars(ctx, cands)
+	}
 	var out []string
-	for _, m := range cands {
+	for i, m := range cands {
 		tm := &target.Minion{ID: m.ID, Grains: m.Grains, IPs: ipsOf(m.Grains)}
 		if tm.Grains == nil {
 			tm.Grains = map[string]any{}
 		}
-		if needPillar && r.Pillar != nil {
-			p, err := r.Pillar(ctx, m.ID, withID(m.ID, m.Grains))
-			if err != nil {
-				p = nil // a broken pillar matches nothing, as on a minion
-			}
-			tm.Pillar = p
+		if pillars != nil {
+			tm.Pillar = pillars[i]
 		}
 		if e.Match(tm) {
 			out = append(out, m.ID)
@@ -90,6 +95,62 @@ func (r *Resolver) Resolve(ctx context.Context, t proto.Target) ([]string, error
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// pillarTTL is how long a compiled pillar is reused for targeting (a
+// preview then a run, or the ACL check then the run, compile once).
+const pillarTTL = 10 * time.Second
+
+type cachedPillar struct {
+	p       map[string]any
+	at      time.Time
+	updated time.Time // the key record's Updated: grains changed since
+}
+
+// pillars compiles the candidates' pillars on every CPU, reusing those
+// compiled in the last pillarTTL for unchanged grains. A pillar that does
+// not compile is nil and matches nothing, as on a minion.
+func (r *Resolver) pillars(ctx context.Context, cands []keyreg.Minion) []map[string]any {
+	out := make([]map[string]any, len(cands))
+	now := time.Now()
+	var todo []int
+	r.mu.Lock()
+	if r.cache == nil || len(r.cache) > 100000 {
+		r.cache = map[string]cachedPillar{}
+	}
+	for i, m := range cands {
+		if c, ok := r.cache[m.ID]; ok && now.Sub(c.at) < pillarTTL && c.updated.Equal(m.Updated) {
+			out[i] = c.p
+			continue
+		}
+		todo = append(todo, i)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(todo)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				m := cands[i]
+				p, err := r.Pillar(ctx, m.ID, withID(m.ID, m.Grains))
+				if err != nil {
+					p = nil
+				}
+				out[i] = p
+				r.mu.Lock()
+				r.cache[m.ID] = cachedPillar{p: p, at: now, updated: m.Updated}
+				r.mu.Unlock()
+			}
+		}()
+	}
+	for _, i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // needsPillar reports whether matching t may look at pillar, so pillar is
