@@ -72,7 +72,7 @@ func (b *builder) errf(pos states.Pos, format string, args ...any) {
 
 // renderTop renders one SLS named on the command line or in top.sls.
 func (b *builder) renderTop(sls string) {
-	if b.rendered[sls] {
+	if b.rendered[b.key(sls)] {
 		return
 	}
 	if !b.renderSLS(sls, states.Pos{}) {
@@ -120,7 +120,7 @@ var validSLS = regexp.MustCompile(`^[^/\\\x00]+$`)
 // renderSLS renders one SLS and, depth first, its includes; it reports
 // false when the file does not exist.
 func (b *builder) renderSLS(sls string, from states.Pos) bool {
-	b.rendered[sls] = true
+	b.rendered[b.key(sls)] = true
 	if !validSLS.MatchString(sls) || strings.Contains(sls, "..") {
 		b.errf(from, "Specified SLS %s in saltenv %s is not available on the salt master or through a configured fileserver", sls, b.env)
 		return true
@@ -148,11 +148,15 @@ func (b *builder) renderSLS(sls string, from states.Pos) bool {
 		if !ok {
 			continue
 		}
+		if inc.env != "" && inc.env != b.env {
+			b.includeFromEnv(inc, target, sls)
+			continue
+		}
 		for _, t := range b.expandInclude(target) {
 			if t != sls && !slices.Contains(b.includedBy[t], sls) {
 				b.includedBy[t] = append(b.includedBy[t], sls)
 			}
-			if !b.rendered[t] {
+			if !b.rendered[b.key(t)] {
 				b.renderSLS(t, inc.pos)
 			}
 		}
@@ -178,7 +182,34 @@ func (b *builder) renderSLS(sls string, from states.Pos) bool {
 
 type include struct {
 	name string
+	env  string // {env: name} form; "" is the including file's env
 	pos  states.Pos
+}
+
+// key names an SLS within the environment being rendered.
+func (b *builder) key(sls string) string { return b.env + ":" + sls }
+
+// includeFromEnv renders an `- env: sls` include in that environment, as
+// Salt does; the environment must be one the local file roots define
+// (a remote file server is trusted to know its own).
+func (b *builder) includeFromEnv(inc include, target, from string) {
+	if b.ec == nil {
+		return
+	}
+	if l, ok := b.ec.Files.(*fileclient.Local); ok && inc.env != "base" {
+		if _, known := l.Envs[inc.env]; !known {
+			b.errf(inc.pos, "Nonexistent saltenv '%s' found in include of '%s' within SLS '%s:%s'", inc.env, target, b.env, from)
+			return
+		}
+	}
+	env, ec := b.env, b.ec
+	c := *b.ec
+	c.Saltenv = inc.env
+	b.env, b.ec = inc.env, &c
+	defer func() { b.env, b.ec = env, ec }()
+	if !b.rendered[b.key(target)] {
+		b.renderSLS(target, inc.pos)
+	}
 }
 
 // resolveInclude turns relative includes (".x", "..x") into absolute SLS
@@ -345,10 +376,14 @@ func (b *builder) parseInclude(v *yaml.Node, sls, name string) []include {
 			}
 			out = append(out, include{name: it.Value, pos: pos(name, it)})
 		case yaml.MappingNode:
-			// {saltenv: sls} or {sls: name}: brine serves one environment
-			// per run, so the environment key only selects the name.
+			// {saltenv: sls}: the SLS from that environment; Salt's
+			// {_xenv: sls} keeps the including file's environment.
 			if len(it.Content) == 2 && it.Content[1].Kind == yaml.ScalarNode {
-				out = append(out, include{name: it.Content[1].Value, pos: pos(name, it)})
+				env := it.Content[0].Value
+				if env == "_xenv" {
+					env = ""
+				}
+				out = append(out, include{name: it.Content[1].Value, env: env, pos: pos(name, it)})
 				continue
 			}
 			b.errf(pos(name, it), "Include Declaration in SLS %s has a malformed entry", sls)

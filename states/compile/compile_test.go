@@ -317,3 +317,36 @@ func BenchmarkLowManyNames(b *testing.B) {
 		}
 	}
 }
+
+// `- env: sls` includes the SLS from that environment's roots, renders it
+// with that saltenv, and refuses an environment the roots do not define.
+func TestIncludeFromAnotherEnvironment(t *testing.T) {
+	ec := tree(t, map[string]string{
+		"base/main.sls":   "include:\n  - prod: shared\n  - _xenv: local\nM:\n  test.nop: []\n",
+		"base/local.sls":  "L:\n  test.nop:\n    - env: {{ saltenv }}\n",
+		"base/shared.sls": "WRONG:\n  test.nop: []\n",
+		"prod/shared.sls": "S:\n  test.nop:\n    - env: {{ saltenv }}\n",
+		"base/bad.sls":    "include:\n  - nosuchenv: shared\n",
+	})
+	root := ec.Files.(*fileclient.Local).Roots[0]
+	ec.Files = &fileclient.Local{Roots: []string{filepath.Join(root, "base")},
+		Envs: map[string][]string{"prod": {filepath.Join(root, "prod")}}}
+	high, err := compile.High(ec, []string{"main"}, compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, l := high.Decls["S"], high.Decls["L"]
+	if s == nil || s.Env != "prod" || high.Decls["WRONG"] != nil || l == nil || l.Env != "base" {
+		t.Fatalf("decls = %v", high.IDs)
+	}
+	if v, _ := s.States[0].Arg("env"); v != "prod" {
+		t.Fatalf("saltenv while rendering prod:shared = %v", v)
+	}
+	if v, _ := l.States[0].Arg("env"); v != "base" {
+		t.Fatalf("saltenv while rendering base:local = %v", v)
+	}
+	_, err = compile.High(ec, []string{"bad"}, compile.Options{})
+	if err == nil || !strings.Contains(err.Error(), "bad.sls:2:5: Nonexistent saltenv 'nosuchenv' found in include of 'shared' within SLS 'base:bad'") {
+		t.Fatalf("unknown env: %v", err)
+	}
+}
