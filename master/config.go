@@ -164,3 +164,8 @@ func (c *Config) SigningKeyFile() string  { return filepath.Join(c.DataDir, "mas
 func (c *Config) OperatorKeyFile() string { return filepath.Join(c.DataDir, "operator.nk") }
 func (c *Config) URLFile() string         { return filepath.Join(c.DataDir, "master.url") }
 func (c *Config) StoreDir() string        { return filepath.Join(c.DataDir, "jetstream") }
+
+// ServedCertFile is a copy of the certificate the master serves, written
+// at every start, so the CLI on the master host pins the right one even
+// when tls_cert names the operator's certificate outside the data dir.
+func (c *Config) ServedCertFile() string { return filepath.Join(c.DataDir, "master.crt") }

@@ -227,6 +227,15 @@ func (m *Master) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	defer srv.Stop()
 
+	if !cfg.TLSDisable {
+		pemCert, err := os.ReadFile(cfg.TLSCert)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		if err := keys.WriteFileAtomic(cfg.ServedCertFile(), pemCert, 0o644); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+	}
 	url, err := clientURL(scheme, b.Addr())
 	if err != nil {
 		return err

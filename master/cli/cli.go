@@ -111,7 +111,12 @@ func (g *Global) resolve() error {
 		g.Operator = "root"
 	}
 	if g.TLSCert == "" {
-		g.TLSCert = filepath.Join(g.DataDir, "tls", "cert.pem")
+		// The master's copy of the certificate it serves, whichever it is;
+		// older masters left only the generated one.
+		g.TLSCert = filepath.Join(g.DataDir, "master.crt")
+		if _, err := os.Stat(g.TLSCert); err != nil {
+			g.TLSCert = filepath.Join(g.DataDir, "tls", "cert.pem")
+		}
 	}
 	return nil
 }
