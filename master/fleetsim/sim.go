@@ -292,7 +292,9 @@ func (s *sim) connect(ctx, mctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d key requests after %s", len(rep.Keys), s.o.Minions, time.Since(t0).Round(time.Second))
 		}
-		if err := pause(ctx, 200*time.Millisecond); err != nil {
+		// Each poll lists every key: poll less often for a larger fleet so
+		// the measurement does not load the master it measures.
+		if err := pause(ctx, 200*time.Millisecond+time.Duration(s.o.Minions)*50*time.Microsecond); err != nil {
 			return err
 		}
 	}
