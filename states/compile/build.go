@@ -202,6 +202,9 @@ func (b *builder) includeFromEnv(inc include, target, from string) {
 			return
 		}
 	}
+	if target != from && !slices.Contains(b.includedBy[target], from) {
+		b.includedBy[target] = append(b.includedBy[target], from)
+	}
 	env, ec := b.env, b.ec
 	c := *b.ec
 	c.Saltenv = inc.env
