@@ -339,6 +339,9 @@ func TestIncludeFromAnotherEnvironment(t *testing.T) {
 	if s == nil || s.Env != "prod" || high.Decls["WRONG"] != nil || l == nil || l.Env != "base" {
 		t.Fatalf("decls = %v", high.IDs)
 	}
+	if len(s.IncludedFrom) != 1 || s.IncludedFrom[0] != "main" {
+		t.Fatalf("prod:shared included from %v, want [main] so sls: main covers it", s.IncludedFrom)
+	}
 	if v, _ := s.States[0].Arg("env"); v != "prod" {
 		t.Fatalf("saltenv while rendering prod:shared = %v", v)
 	}
