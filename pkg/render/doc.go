@@ -5,7 +5,9 @@ Package render is brine's SLS front end.
 
 SLS renders a state file through its renderer pipeline: jinja|yaml by
 default, or what a "#!" first line names (jinja, yaml, yamlex, json, in any
-"|" combination). Jinja renders one template (a state file or a
+"|" combination, spaces around "|" allowed, Salt's old yaml_jinja names
+too; a "#!/" interpreter line selects nothing). A pipeline must end in a
+data renderer. Jinja renders one template (a state file or a
 file.managed source). Decode turns the parsed YAML into Go values with the
 scalar rules Salt's loader applies (YAML 1.1 as PyYAML reads it: yes/no/
 on/off are bools, 1:30 is 90, 1e3 is a string, and an integer with leading
@@ -17,14 +19,17 @@ Templates see grains, pillar, opts, saltenv, env, sls, slspath, sls_path,
 slsdotpath, slscolonpath, tplpath, tplfile, tpldir, tpldot and salt, where
 salt['mod.fn'](args, key=value) and salt.mod.fn(...) call the execution
 module registry. Whitespace follows Salt's defaults (trim_blocks and
-lstrip_blocks off, final newline kept). Undefined names render empty;
+lstrip_blocks off, the SLS's own final newline kept, an included or parent
+template's dropped). Undefined names render empty;
 looking up an attribute of an undefined value is an error.
 
 Statements beyond Jinja's own: import_yaml, import_json, import_text,
 load_yaml/load_json/load_text ... endload. import, from ... import and
 include (and extends) resolve names against the file roots ("./" and
 "../" against the importing template) and from-import exports variables as well as macros.
-set accepts tuple targets ({% set a, b = 1, 2 %}).
+set accepts tuple targets ({% set a, b = 1, 2 %}). A macro whose body
+mentions varargs or kwargs receives its extra positional and keyword
+arguments under those names, as in Jinja.
 
 Dicts and lists behave as Python's: shared references whose update,
 setdefault, append, extend, pop, ... mutate in place, so {% do %} works as
