@@ -167,7 +167,8 @@ func (m *Minion) Run(ctx context.Context) error {
 	defer m.closeAudit()
 
 	reconnected := make(chan struct{}, 1)
-	opts := bus.Options(bus.Identity{Name: m.cfg.ID, Key: kp, Inbox: proto.Inbox(m.cfg.ID)}, nil, m.log, m.cfg.ReconnectMax)
+	refusals := &bus.Refusals{}
+	opts := bus.Options(bus.Identity{Name: m.cfg.ID, Key: kp, Inbox: proto.Inbox(m.cfg.ID), Refusals: refusals}, nil, m.log, m.cfg.ReconnectMax)
 	if strings.HasPrefix(m.cfg.Masters[0], "tls://") || m.cfg.MasterCA != "" {
 		// The pin is read at every handshake: pinned on first accept, it
 		// is enforced from the next reconnect on, without a restart.
@@ -204,6 +205,7 @@ func (m *Minion) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("minion: connect: %w", err)
 	}
+	refusals.Watch(nc)
 	if err := m.openRemote(nc, kp); err != nil {
 		nc.Close()
 		return err
