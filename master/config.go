@@ -20,8 +20,9 @@ import (
 // configuration when --config is not given.
 const DefaultConfigFile = "/etc/brine/master.yaml"
 
-// Config is the master's configuration; every field is also a flag of
-// `brine-master serve`.
+// Config is the master's configuration file; the flags of
+// `brine-master serve` (--data-dir, --listen, --file-root, --pillar-root,
+// --log-level) override the fields they name.
 type Config struct {
 	// DataDir holds keys, the TLS certificate, JetStream and master.url.
 	DataDir string `yaml:"data_dir"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,12 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("brine-master serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: brine-master serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--file-root DIR]... [--pillar-root DIR]... [--log-level LEVEL]")
+		fmt.Fprintln(fs.Output(), "Runs the master: embedded NATS with JetStream, TLS, the key registry and the job dispatcher.")
+		fmt.Fprintln(fs.Output(), "Flags override the config file (YAML); tls_cert, tls_key, autosign_file, autosign_grains,\nmax_request_bytes, pending_rate_per_ip, acl and the other options are set there.")
+		fs.PrintDefaults()
+	}
 	cfgFile := fs.String("config", master.DefaultConfigFile, "config file (YAML)")
 	fs.StringVar(cfgFile, "c", master.DefaultConfigFile, "config file (YAML)")
 	dataDir := fs.String("data-dir", "", "data directory (default /var/lib/brine/master)")
@@ -39,7 +46,9 @@ func serve(args []string, stderr io.Writer) int {
 			flagArgs = append(flagArgs, a)
 		}
 	}
-	if err := fs.Parse(flagArgs); err != nil {
+	if err := fs.Parse(flagArgs); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	explicit := false

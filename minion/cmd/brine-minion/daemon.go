@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ to accept it, then runs the master-signed jobs addressed to it.
 func runDaemon(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("brine-minion", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, daemonUsage) }
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), daemonUsage)
+		fs.PrintDefaults()
+	}
 	cfgFile := fs.String("config", config.DefaultMinionPath, "config file (YAML)")
 	id := fs.String("id", "", "minion id (default: config id, else the FQDN)")
 	masterURL := fs.String("master", "", "master URL(s), comma separated (tls://host:port)")
@@ -41,7 +45,9 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	ca := fs.String("master-ca", "", "CA file to verify the master's certificate with, instead of pinning")
 	logLevel := fs.String("log-level", "", "debug, info, warning or error")
 	auditRecover := fs.Bool("audit-recover", false, "start even if the audit log ends with a torn line, recording the damage in a new segment")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	explicit := false
