@@ -140,7 +140,7 @@ func TestKeyVerbsGlobsAndOutputs(t *testing.T) {
 	if l := m.keyLists(t)["minions"]; len(l) != len(ids) {
 		t.Fatalf("after -A --include-rejected: %v", m.keyLists(t))
 	}
-	waitFor(t, 30*time.Second, "all answer", func() bool {
+	waitFor(t, 60*time.Second, "all answer (a refused minion retries every RefusedRetryMax)", func() bool {
 		res, err := m.runJSON(t, "-t", "3", "*", "test.ping")
 		return err == nil && len(res) == len(ids)
 	})
