@@ -153,6 +153,22 @@ func (c *Config) Defaults() {
 	}
 }
 
+// checkOperatorCert refuses to start when tls_cert or tls_key name files
+// that do not exist: a certificate is generated only at the default place
+// in the data dir, never at a path an operator mistyped.
+func (c *Config) checkOperatorCert() error {
+	defCert, defKey := filepath.Join(c.DataDir, "tls", "cert.pem"), filepath.Join(c.DataDir, "tls", "key.pem")
+	if c.TLSCert == defCert && c.TLSKey == defKey {
+		return nil
+	}
+	for _, f := range []struct{ opt, path string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}} {
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s: %w", f.opt, err)
+		}
+	}
+	return nil
+}
+
 // BrokerLimits are the connection limits the broker's policy enforces,
 // taken from the configuration.
 func (c *Config) BrokerLimits() broker.Limits {

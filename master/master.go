@@ -131,6 +131,9 @@ func (m *Master) Run(ctx context.Context) error {
 	var bcfg = broker.Config{Listen: cfg.Listen, StoreDir: cfg.StoreDir(), MaxPayload: int32(cfg.MaxRequestBytes), SyncAlways: *cfg.SyncAlways, Log: m.log}
 	scheme := "nats"
 	if !cfg.TLSDisable {
+		if err := cfg.checkOperatorCert(); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
 		host, _, _ := net.SplitHostPort(cfg.Listen)
 		tc, err := broker.EnsureCert(cfg.TLSCert, cfg.TLSKey, []string{host})
 		if err != nil {

@@ -401,6 +401,19 @@ func TestOperatorTLSCertificate(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A mistyped path is refused, and nothing is generated there.
+	typo := filepath.Join(tmp, "typo.yaml")
+	missing := filepath.Join(tmp, "no-such-cert.pem")
+	if err := os.WriteFile(typo, []byte(fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\ntls_cert: %s\ntls_key: %s\n", dir, missing, keyFile)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := start(t, "brine-master", "serve", "--config", typo)
+	if code := exitCode(bad); code != 1 || !strings.Contains(bad.out.String(), "tls_cert") || !strings.Contains(bad.out.String(), missing) {
+		t.Fatalf("missing tls_cert: exit %d:\n%s", code, bad.out.String())
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("a certificate was generated at the mistyped tls_cert path")
+	}
 	m := startServe(t, dir, "--config", cfgFile)
 	if _, err := os.Stat(filepath.Join(dir, "tls", "cert.pem")); err == nil {
 		t.Fatal("a certificate was generated although the operator's is configured")
