@@ -504,3 +504,31 @@ func TestMasterFingerFlag(t *testing.T) {
 		t.Fatal("a refusing minion exited instead of retrying")
 	}
 }
+
+// --help, wherever it is asked for, prints usage to stdout and exits 0.
+func TestHelp(t *testing.T) {
+	for _, c := range []struct {
+		bin  string
+		args []string
+		want []string
+	}{
+		{"brine-master", []string{"--help"}, []string{"serve", "key", "run"}},
+		{"brine-master", []string{"--data-dir", t.TempDir(), "--help"}, []string{"serve", "key"}},
+		{"brine-master", []string{"key", "--help"}, []string{"-A (all)", "--include-rejected", "--out json|yaml|txt"}},
+		{"brine-master", []string{"key", "-h"}, []string{"finger"}},
+		{"brine-master", []string{"serve", "--help"}, []string{"usage: brine-master serve", "-listen", "-log-level", "-data-dir"}},
+		{"brine-minion", []string{"--help"}, []string{"daemon", "call"}},
+		{"brine-minion", []string{"daemon", "--help"}, []string{"--master-finger", "-master-tls-finger", "-data-dir"}},
+	} {
+		cmd := exec.Command(filepath.Join(binDir, c.bin), c.args...)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", c.bin, c.args, err, b)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(b), w) {
+				t.Fatalf("%s %v lacks %q:\n%s", c.bin, c.args, w, b)
+			}
+		}
+	}
+}

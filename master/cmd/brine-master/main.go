@@ -25,7 +25,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "brine-master:", err)
 		return 2
 	}
-	if len(rest) > 0 && rest[0] == "serve" {
+	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
+		usage(stdout)
+		if len(rest) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if rest[0] == "serve" {
 		return serve(args, stderr)
 	}
 	return cli.Main(args, cli.IO{In: stdin, Out: stdout, Err: stderr, Interactive: isTerminal(stdin)})
