@@ -5,8 +5,10 @@
 package master
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -90,14 +92,11 @@ func LoadConfig(path string, required bool) (Config, error) {
 		}
 		return c, fmt.Errorf("config: %w", err)
 	}
-	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
-	}
-	if len(n.Content) == 0 {
-		return c, nil
-	}
-	if err := n.Decode(&c); err != nil {
+	// Unknown keys are refused with their line: a misspelt `acl` or
+	// `autosign_file` would otherwise silently leave the master open.
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/brine-cm/brine/master/broker"
@@ -63,5 +64,32 @@ func TestPendingRateFromConfig(t *testing.T) {
 	def.Defaults()
 	if got := countAllowed(t, broker.NewPolicy(emptyDirectory{}, def.BrokerLimits()), "192.0.2.7:5000", 30); got != 20 {
 		t.Fatalf("default: %d of 30 let in, want 20", got)
+	}
+}
+
+// A misspelt option is refused with its line instead of being ignored
+// (an ignored `acls:` would leave every operator unrestricted); an empty
+// file is no error.
+func TestConfigUnknownKeyRefused(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "master.yaml")
+	if err := os.WriteFile(p, []byte("listen: 127.0.0.1:0\nacls:\n  alice: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(p, true)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "acls") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if err := os.WriteFile(p, []byte("# nothing set\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p, true); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+	if err := os.WriteFile(p, []byte("listen: [1, 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p, true); err == nil || !strings.Contains(err.Error(), "line") {
+		t.Fatalf("malformed yaml: %v", err)
 	}
 }
