@@ -76,9 +76,9 @@ func parseRunArgs(args []string) (runArgs, error) {
 		}
 		var err error
 		var v string
-		if len(pos) >= 2 {
-			pos = append(pos, a) // after the function everything is an argument
-			continue
+		if a == "--" {
+			pos = append(pos, args[i+1:]...) // "--" ends the flags, as in salt
+			break
 		}
 		if k, ok := targetFlags[name]; ok {
 			r.target.Type = k
@@ -121,7 +121,7 @@ func parseRunArgs(args []string) (runArgs, error) {
 			// --static is how JSON is always printed.
 		case name == "-p" || name == "--progress":
 			r.progress = true
-		case strings.HasPrefix(a, "-") && len(a) > 1:
+		case strings.HasPrefix(a, "-") && len(a) > 1 && len(pos) < 2:
 			err = fmt.Errorf("unknown flag %s", a)
 		default:
 			pos = append(pos, a)

@@ -31,8 +31,12 @@ func TestParseRunArgs(t *testing.T) {
 					r.out == "json" && r.outFile == "/tmp/x"
 			}},
 		{args: []string{"--preview", "-G", "os:Debian"}, typ: "grain", expr: "os:Debian", check: func(r runArgs) bool { return r.preview }},
-		// After the function every word is an argument, flags included.
-		{args: []string{"web1", "cmd.run", "-L", "x"}, typ: "glob", expr: "web1", fun: "cmd.run", args2: []any{"-L", "x"}},
+		// As in salt, options may follow the function; "--" ends them, and
+		// an unknown dash word after the function is an argument.
+		{args: []string{"web1", "cmd.run", "echo hi", "--out=json", "-t", "9"}, typ: "glob", expr: "web1", fun: "cmd.run",
+			args2: []any{"echo hi"}, check: func(r runArgs) bool { return r.out == "json" && r.timeout == 9 }},
+		{args: []string{"web1", "cmd.run", "--", "-L", "x"}, typ: "glob", expr: "web1", fun: "cmd.run", args2: []any{"-L", "x"}},
+		{args: []string{"web1", "test.arg", "-la"}, typ: "glob", expr: "web1", fun: "test.arg", args2: []any{"-la"}},
 	} {
 		r, err := parseRunArgs(c.args)
 		if err != nil {
