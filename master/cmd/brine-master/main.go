@@ -43,6 +43,7 @@ func usage(w io.Writer) {
 commands:
   serve    run the master (embedded NATS + JetStream)
              --listen HOST:PORT --data-dir DIR --file-root DIR --pillar-root DIR --log-level LEVEL
+             --pprof 127.0.0.1:PORT (Go profiler, loopback only; or BRINE_PPROF)
   key      manage minion keys: list|accept|reject|delete|finger [ID|GLOB...] [--all] [-y] [--out json|yaml]
              salt-key letters: -L -a ID -A -r ID -R -d ID -D -f ID -F
   run      run a function: run [-E|-L|-G|-P|-I|-J|-S|-N|-C] [-t SECONDS] [--async] [-b N|N%] [--batch-wait S]
