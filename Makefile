@@ -28,7 +28,7 @@ bench: build ## benchmarks: state engine, audit, fleet at 1,000 minions
 	@bash docs/examples/bench.sh
 
 bench-fleet: build ## fleet simulator at 1,000, 5,000 and 10,000 minions
-	@for n in 1000 5000 10000; do $(BIN)/brine-bench --minions $$n || exit 1; done
+	@for n in 1000 5000 10000; do echo "== $$n minions, $$(uptime | sed 's/.*load/load/')"; $(BIN)/brine-bench --minions $$n || exit 1; done
 
 demo: build ## a master with embedded NATS and local minions in a temp dir, real jobs, a state apply
 	@bash docs/examples/demo.sh
