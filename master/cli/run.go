@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -425,8 +426,11 @@ func (c *Client) callUntilLost(verb string, req, out any, timeout time.Duration)
 		_ = json.Unmarshal(m.Data, &e)
 		return fmt.Errorf("%s: master: %s", verb, e.Error)
 	}
-	if err := json.Unmarshal(m.Data, out); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(m.Data))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("%s: reply: %w", verb, err)
 	}
+	fixNumbers(out) // retcode 0 and __run_num__ 3 print as integers, as in salt
 	return nil
 }
