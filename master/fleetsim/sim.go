@@ -158,7 +158,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	_, _ = RaiseNoFile()
+	limit, _ := RaiseNoFile()
+	need := uint64(o.Minions) + 256
+	if o.MasterURL == "" && o.MasterBin == "" {
+		need += uint64(o.Minions) // the in-process master holds the other end of each connection
+	}
+	if limit > 0 && need > limit {
+		return nil, fmt.Errorf("fleetsim: %d minions need about %d open files here, the limit is %d (run the master as a child process, or raise ulimit -n)",
+			o.Minions, need, limit)
+	}
 	s := &sim{o: o, target: o.Prefix + "*"}
 	s.res.Minions, s.res.Rounds, s.res.Cores = o.Minions, o.Rounds, runtime.NumCPU()
 	s.res.SyncAlways = !o.NoSync
