@@ -34,7 +34,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.StringVar(cfgFile, "c", master.DefaultConfigFile, "config file (YAML)")
 	dataDir := fs.String("data-dir", "", "data directory (default /var/lib/brine/master)")
 	listen := fs.String("listen", "", "listen address HOST:PORT (default 0.0.0.0:4222)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	logLevel := fs.String("log-level", "", "debug, info, warning (or warn) or error")
 	pprofAddr := fs.String("pprof", "", "serve the Go profiler on this loopback HOST:PORT (or BRINE_PPROF)")
 	auditRecover := fs.Bool("audit-recover", false, "start even if the audit log ends with a torn line, recording the damage in a new segment")
 	var fileRoots, pillarRoots multiFlag
@@ -81,7 +81,7 @@ func serve(args []string, stderr io.Writer) int {
 		cfg.PillarRoots = pillarRoots
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(orDefault(cfg.LogLevel, "info"))); err != nil {
+	if err := level.UnmarshalText([]byte(strings.Replace(orDefault(cfg.LogLevel, "info"), "warning", "warn", 1))); err != nil {
 		fmt.Fprintln(stderr, "brine-master: log level:", err)
 		return 2
 	}
