@@ -188,6 +188,9 @@ func keyCmd(g Global, args []string, io IO) (int, error) {
 		if a := strings.TrimSpace(strings.ToLower(line)); a != "" && a != "y" && a != "yes" {
 			return 0, nil
 		}
+		// Act on exactly the keys shown: a key that arrived while the
+		// operator read the list is not accepted along with them.
+		cmd.All, cmd.Match = false, exactIDs(rep.Keys)
 	}
 	rep = proto.KeyReply{}
 	if err := c.Call(verb, cmd, &rep, 30*time.Second); err != nil {
@@ -204,6 +207,22 @@ func keyCmd(g Global, args []string, io IO) (int, error) {
 		fmt.Fprintf(io.Out, "Key for minion %s %s.\n", r.ID, pastTense(k.action))
 	}
 	return 0, nil
+}
+
+// exactIDs turns ids into globs that match only themselves.
+func exactIDs(recs []proto.KeyRecord) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		var b strings.Builder
+		for _, c := range r.ID {
+			if strings.ContainsRune(`*?[]\`, c) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(c)
+		}
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // printGroups lists the keys about to change under their state's title,

@@ -244,6 +244,35 @@ func TestKeyConfirmsOnTerminal(t *testing.T) {
 	if err != nil || strings.Contains(string(b), "Proceed?") || !strings.Contains(string(b), "Key for minion t1 deleted.") {
 		t.Fatalf("stdin /dev/null: %v\n%s", err, b)
 	}
+
+	// A key that arrives while the operator reads the list is not
+	// accepted with it, even by --all.
+	waitFor(t, 30*time.Second, "t1 and t2 pending again", func() bool { return len(m.keyLists(t)["minions_pre"]) == 2 })
+	line := filepath.Join(binDir, "brine-master") + " --data-dir " + m.dir + " key accept --all"
+	sc := exec.Command("script", "-qec", line, os.DevNull)
+	answer, err := sc.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2 := &logBuf{}
+	sc.Stdout, sc.Stderr = out2, out2
+	if err := sc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the prompt", func() bool { return strings.Contains(out2.String(), "Proceed?") })
+	startMinion(t, m, "late", filepath.Join(t.TempDir(), "late"))
+	waitFor(t, 20*time.Second, "late pending", func() bool { return contains(m.keyLists(t)["minions_pre"], "late") })
+	if _, err := answer.Write([]byte("y\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = answer.Close()
+	if err := sc.Wait(); err != nil {
+		t.Fatalf("accept --all: %v\n%s", err, out2.String())
+	}
+	st := keyState(t, m)
+	if st["t1"] != "minions" || st["t2"] != "minions" || st["late"] != "minions_pre" {
+		t.Fatalf("after confirming t1 and t2: %v\n%s", st, out2.String())
+	}
 }
 
 // startServe starts `brine-master serve` with explicit arguments and waits
