@@ -194,13 +194,20 @@ func isIdent(s string) bool {
 // scalar reads an argument as Salt does (YAML: True, 1, 1.5 are typed,
 // and `{...}` / `[...]` become a dict or a list, as in
 // `pillar='{"key": "value"}'`), keeping anything else as the string given.
+// An integer too large for int64, such as a 20-digit jid, stays the
+// string given: as a float it would lose its last digits.
 func scalar(s string) any {
 	var v any
 	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
 		return s
 	}
 	switch x := v.(type) {
-	case bool, int, float64:
+	case float64:
+		if isInteger(s) {
+			return s
+		}
+		return x
+	case bool, int:
 		return x
 	case map[string]any, []any:
 		if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
@@ -208,6 +215,21 @@ func scalar(s string) any {
 		}
 	}
 	return s
+}
+
+// isInteger reports whether s is a plain decimal integer, sign allowed.
+func isInteger(s string) bool {
+	s = strings.TrimSpace(s)
+	s = strings.TrimLeft(s, "+-")
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // printTargetError shows where a target went wrong, with a caret under

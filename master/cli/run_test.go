@@ -77,3 +77,20 @@ func TestParseRunArgsErrors(t *testing.T) {
 		}
 	}
 }
+
+// A jid typed as an argument (saltutil.find_job <jid>) has 20 digits, more
+// than a float64 holds: it must reach the minion digit for digit.
+func TestParseRunArgsKeepsLongIntegers(t *testing.T) {
+	r, err := parseRunArgs([]string{"web1", "saltutil.find_job", "20261126001618123456", "jid=20261126001618123457",
+		"-12345678901234567890123", "9007199254740993", "1.5", "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"20261126001618123456", "-12345678901234567890123", 9007199254740993, 1.5, 42}
+	if !reflect.DeepEqual(r.args, want) {
+		t.Fatalf("args %#v, want %#v", r.args, want)
+	}
+	if r.kwargs["jid"] != "20261126001618123457" {
+		t.Fatalf("kwarg jid %#v, want the digits as given", r.kwargs["jid"])
+	}
+}
