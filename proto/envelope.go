@@ -112,6 +112,11 @@ type Job struct {
 	User     string         `json:"user"`
 	IssuedAt time.Time      `json:"issued_at"`
 	NotAfter time.Time      `json:"not_after"`
+	// Progress asks the minion to stream the live output of a command
+	// (cmd.*) on ProgressSubject while it runs. The master sets it only
+	// when an operator is waiting to print that output, so a fleet-wide
+	// command costs no extra messages otherwise.
+	Progress bool `json:"progress,omitempty"`
 }
 
 // JobLimits are the minion's bounds on what it accepts.

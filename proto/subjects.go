@@ -141,3 +141,33 @@ func ValidID(id string) bool {
 	}
 	return true
 }
+
+// ProgressSubject is where a minion streams the live output of job jid.
+// It lies under the minion's own event subjects, so the permissions that
+// let a minion publish its events let it stream, and no other minion can
+// publish output in its name.
+func ProgressSubject(id, jid string) string { return EventPrefix + Token(id) + ".progress." + jid }
+
+// OperatorProgressSubject is where the master forwards the live output of
+// a run to the operator who started it: under the operator's own inbox,
+// which only that operator may read, and named by the tag the operator's
+// CLI chose, since the CLI subscribes before it learns the jid.
+func OperatorProgressSubject(operator, tag string) string {
+	return OperatorInbox(operator) + ".progress." + tag
+}
+
+// ValidProgressTag reports whether tag can name an operator's progress
+// subject: one token of 1 to 64 lower-case letters and digits, so a
+// client cannot smuggle wildcards or extra tokens into it.
+func ValidProgressTag(tag string) bool {
+	if tag == "" || len(tag) > 64 {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
