@@ -503,6 +503,13 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 	} else {
 		cmd.Stderr = &stderr
 	}
+	if c != nil && c.Progress != nil && !s.hideOutput {
+		out := &teeWriter{buf: &stdout, stream: "stdout", sink: c.Progress}
+		cmd.Stdout, cmd.Stderr = out, out
+		if !s.redirect {
+			cmd.Stderr = &teeWriter{buf: &stderr, stream: "stderr", sink: c.Progress}
+		}
+	}
 	if s.bg {
 		cmd.Stdout, cmd.Stderr = nil, nil
 	}
@@ -587,6 +594,22 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 		return res, fmt.Errorf("Command '%s' failed with return code: %d: %s", s.display, res.retcode, firstNonEmpty(res.stderr, res.stdout))
 	}
 	return res, nil
+}
+
+// teeWriter keeps a command's output and hands each piece to the
+// context's progress sink as it arrives. exec.Cmd writes to one writer
+// from one goroutine (and to a writer used for both streams from one at
+// a time), so it needs no lock of its own.
+type teeWriter struct {
+	buf    *bytes.Buffer
+	stream string
+	sink   func(stream string, chunk []byte)
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	w.sink(w.stream, p[:n])
+	return n, err
 }
 
 func firstNonEmpty(a, b string) string {

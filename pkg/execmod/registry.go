@@ -136,6 +136,12 @@ type Context struct {
 	Registry *Registry
 	// Saltenv is the file-server environment (Salt's saltenv), "base" by default.
 	Saltenv string
+	// Progress, when set, receives a command's output as it arrives
+	// (stream is "stdout" or "stderr"), so an operator can watch a long
+	// command instead of waiting for its return; the functions still
+	// return the whole output. It may be called from several goroutines
+	// at once and must not keep chunk after it returns. Nil costs nothing.
+	Progress func(stream string, chunk []byte)
 
 	// direct is set on the copy of the context a top-level call runs
 	// with; see Registry.Call.
