@@ -521,7 +521,10 @@ func (m *Minion) run(ctx context.Context, nc *nats.Conn, job *proto.Job) {
 		ec.Test = v
 	}
 	ret := proto.Return{V: proto.Version, JID: job.JID, ID: m.cfg.ID, Fun: job.Fun, Success: true}
+	var endProgress func()
+	ec.Progress, endProgress = m.jobProgress(nc, job)
 	out, err := safeCall(ec, job.Fun, job.Args, job.Kwargs)
+	endProgress()
 	if err != nil {
 		ret.Success, ret.Retcode = false, 1
 		if errors.Is(err, execmod.ErrUnknownFunction) {
