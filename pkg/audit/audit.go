@@ -51,6 +51,15 @@ const DefaultSegmentSize = 64 << 20
 // after a torn or failed write; its detail lists the cut bytes.
 const ActionTornTail = "log.torn_tail"
 
+// ActionKeyRotated is the action of the entry a log writes when it is
+// opened with a signer whose key differs from the one that signed its
+// checkpoints so far (a minion re-keyed, a master key replaced). Its detail
+// names old_key and new_key; the log is sealed right after it, so the new
+// key's checkpoint covers the old key's checkpoints and the rotation, and
+// Verify trusts the old key for the lines before the rotation once the new
+// key is trusted.
+const ActionKeyRotated = "key.rotated"
+
 // Entry is one audited action. Seq and Prev are assigned by Append; Time
 // defaults to the time of the Append call.
 type Entry struct {
@@ -222,6 +231,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	go l.writer()
+	if err := l.recordKeyChange(); err != nil {
+		_ = l.Close()
+		return nil, err
+	}
 	return l, nil
 }
 

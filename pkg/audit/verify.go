@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,12 @@ type Report struct {
 	Unsigned uint64
 	Warnings []string
 	Problem  *Problem // nil when the log is intact
+	// Key is the key that signs the log's checkpoints at its end (after the
+	// last key.rotated entry); empty when no checkpoint names one yet. A
+	// receiver passes it to VerifyEntriesFrom with the next batch.
+	Key string
+	// Rotations counts the key.rotated entries checked.
+	Rotations int
 }
 
 type location struct {
@@ -62,6 +69,11 @@ type location struct {
 
 type chain struct {
 	trusted  func(string) bool
+	eraKey   string // the key checkpoints must be signed with now; "" until known
+	eraFrom  uint64 // seq of the key.rotated entry that set eraKey (0: none)
+	rots     []rotation
+	vouched  map[string]bool // keys trusted because a trusted key's checkpoint covers their rotation
+	pending  []pendingCkp    // checkpoints by keys not (yet) trusted
 	expSeq   uint64
 	prev     string
 	prevLoc  *location
@@ -70,8 +82,15 @@ type chain struct {
 	sinceCkp uint64
 }
 
+// rotation is a key.rotated entry seen by the chain; covered once a
+// checkpoint (necessarily signed by the new key) follows it.
+type rotation struct {
+	old, new string
+	covered  bool
+}
+
 func newChain(start Position, trusted func(string) bool, rep *Report) *chain {
-	c := &chain{trusted: trusted, expSeq: start.Seq + 1, prev: start.Hash, rep: rep}
+	c := &chain{trusted: trusted, expSeq: start.Seq + 1, prev: start.Hash, rep: rep, vouched: map[string]bool{}}
 	if c.prev == "" {
 		c.prev = ZeroHash
 	}
@@ -130,8 +149,11 @@ func (c *chain) feed(line []byte, file string, lineNo int) *Problem {
 			if err := verifySig(r.Signer, checkpointMessage(r.File, r.LastSeq, r.LastHash, r.Time), sig); err != nil {
 				return c.problem(file, lineNo, r.LastSeq, "bad checkpoint signature by %s: %v", r.Signer, err)
 			}
-			if c.trusted != nil && !c.trusted(r.Signer) {
-				return c.problem(file, lineNo, r.LastSeq, "checkpoint signed by untrusted key %s", r.Signer)
+			if p := c.checkEra(r.Signer, file, lineNo, r.LastSeq); p != nil {
+				return p
+			}
+			if c.trusted != nil && !c.isTrusted(r.Signer) {
+				c.pending = append(c.pending, pendingCkp{key: r.Signer, p: c.problem(file, lineNo, r.LastSeq, "checkpoint signed by untrusted key %s", r.Signer)})
 			}
 			c.rep.Signed++
 		}
@@ -158,6 +180,11 @@ func (c *chain) feed(line []byte, file string, lineNo int) *Problem {
 	if r.Actor == "" || r.Action == "" {
 		return c.problem(file, lineNo, seq, "entry has no actor or action")
 	}
+	if r.Action == ActionKeyRotated {
+		if p := c.rotate(r, file, lineNo, seq); p != nil {
+			return p
+		}
+	}
 	if c.rep.FirstSeq == 0 {
 		c.rep.FirstSeq = seq
 	}
@@ -173,6 +200,103 @@ func (c *chain) feed(line []byte, file string, lineNo int) *Problem {
 func (c *chain) finish() {
 	c.rep.End = Position{Seq: c.expSeq - 1, Hash: c.prev}
 	c.rep.Unsigned = c.sinceCkp
+	c.rep.Key = c.eraKey
+}
+
+// isTrusted says whether checkpoints by pub are trusted: directly, or
+// vouched for by a key.rotated entry that a trusted key's checkpoint covers.
+func (c *chain) isTrusted(pub string) bool { return c.trusted(pub) || c.vouched[pub] }
+
+// checkEra enforces one signing key at a time: every checkpoint is signed
+// by the key the last key.rotated entry named as new (before any rotation,
+// by the key of the first checkpoint). A valid signature by another key
+// therefore cannot slip in, even a key the reader trusts.
+func (c *chain) checkEra(signer, file string, lineNo int, seq uint64) *Problem {
+	if c.eraKey == "" {
+		c.eraKey = signer
+	}
+	if signer != c.eraKey {
+		since := "the start"
+		if c.eraFrom > 0 {
+			since = fmt.Sprintf("the key.rotated entry at seq %d", c.eraFrom)
+		}
+		return c.problem(file, lineNo, seq, "checkpoint signed by %s, but the log's key since %s is %s (a key change needs a key.rotated entry)", signer, since, c.eraKey)
+	}
+	if n := len(c.rots); n > 0 && !c.rots[n-1].covered {
+		c.rots[n-1].covered = true
+		if c.trusted != nil {
+			c.vouch()
+		}
+	}
+	return nil
+}
+
+// vouch extends trust backwards through covered rotations (a checkpoint by
+// the new key signs the hash of every line before it, the old key's
+// checkpoints and the rotation entry included) and drops the pending
+// checkpoints that became trusted.
+func (c *chain) vouch() {
+	for i := len(c.rots) - 1; i >= 0; i-- {
+		if r := c.rots[i]; r.covered && c.isTrusted(r.new) {
+			c.vouched[r.old] = true
+		}
+	}
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if !c.isTrusted(p.key) {
+			kept = append(kept, p)
+		}
+	}
+	c.pending = kept
+}
+
+// pendingCkp is a checkpoint whose key may still be vouched for later.
+type pendingCkp struct {
+	key string
+	p   *Problem
+}
+
+// rotate checks a key.rotated entry: it must name the key in use as old
+// and a different new key, which every later checkpoint must be signed by.
+func (c *chain) rotate(r *rawLine, file string, lineNo int, seq uint64) *Problem {
+	d := rotationOf(r)
+	if d.Old == "" || d.New == "" || d.Old == d.New {
+		return c.problem(file, lineNo, seq, "key.rotated entry needs distinct old_key and new_key in its detail")
+	}
+	if c.eraKey != "" && d.Old != c.eraKey {
+		return c.problem(file, lineNo, seq, "key.rotated names old key %s, but the log's checkpoints are signed by %s", d.Old, c.eraKey)
+	}
+	c.rots = append(c.rots, rotation{old: d.Old, new: d.New})
+	c.eraKey, c.eraFrom = d.New, seq
+	c.rep.Rotations++
+	return nil
+}
+
+type rotationDetail struct {
+	Old string `json:"old_key"`
+	New string `json:"new_key"`
+}
+
+func rotationOf(r *rawLine) rotationDetail {
+	var d rotationDetail
+	if len(r.Detail) > 0 {
+		_ = json.Unmarshal(r.Detail, &d)
+	}
+	return d
+}
+
+func rotatedTo(r *rawLine) string { return rotationOf(r).New }
+
+// unvouched is the first checkpoint whose key nothing trusted vouched for.
+func (c *chain) unvouched() *Problem {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	p := c.pending[0].p
+	if len(c.rots) > 0 {
+		p.Reason += " (no key.rotated entry covered by a checkpoint of a trusted key vouches for it)"
+	}
+	return p
 }
 
 // Verify checks every segment in dir: sequence continuity, the hash chain,
@@ -241,6 +365,9 @@ func Verify(dir string, trusted func(pubkey string) bool) (Report, error) {
 			return fail(c.problem(s.name, lineNo+1, c.expSeq, "segment ends without a checkpoint although later segments exist: lines were removed"))
 		}
 	}
+	if p := c.unvouched(); p != nil {
+		return fail(p)
+	}
 	c.finish()
 	return rep, nil
 }
@@ -250,8 +377,17 @@ func Verify(dir string, trusted func(pubkey string) bool) (Report, error) {
 // things as Verify except file boundaries; Report.End is where the next
 // batch must continue.
 func VerifyEntries(r io.Reader, start Position, trusted func(pubkey string) bool) (Report, error) {
+	return VerifyEntriesFrom(r, start, "", trusted)
+}
+
+// VerifyEntriesFrom is VerifyEntries for a stream that starts in the middle
+// of a log whose checkpoints are, at start, signed by key (the Report.Key
+// of the batch before; empty when unknown), so a key.rotated entry or a
+// checkpoint in this batch is held to the same key as the lines before.
+func VerifyEntriesFrom(r io.Reader, start Position, key string, trusted func(pubkey string) bool) (Report, error) {
 	var rep Report
 	c := newChain(start, trusted, &rep)
+	c.eraKey = key
 	br := bufio.NewReaderSize(r, 64<<10)
 	lineNo := 0
 	for {
@@ -279,5 +415,9 @@ func VerifyEntries(r io.Reader, start Position, trusted func(pubkey string) bool
 		}
 	}
 	c.finish()
+	if p := c.unvouched(); p != nil {
+		rep.Problem = p
+		return rep, p
+	}
 	return rep, nil
 }
