@@ -561,3 +561,37 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// The real master restarted with a new signing key (master.nk lost or
+// replaced): its accepted minion refuses the new key loudly, runs none of
+// its jobs, keeps its pin and keeps running.
+func TestMasterWithNewSigningKeyRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "master")
+	port := freePort(t)
+	m := startMaster(t, dir, port)
+	mp := acceptMinion(t, m, "pinned")
+	pin, err := os.ReadFile(filepath.Join(mp.dir, "master.pin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.stop(syscall.SIGTERM)
+	if err := os.Remove(filepath.Join(dir, "master.nk")); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startMaster(t, dir, port)
+	waitFor(t, 30*time.Second, "loud refusal", func() bool {
+		return strings.Contains(mp.out.String(), "level=ERROR") && strings.Contains(mp.out.String(), "MASTER KEY CHANGED")
+	})
+	res, _ := m2.runJSON(t, "-t", "3", "pinned", "test.ping")
+	if res["pinned"] == true {
+		t.Fatal("minion ran a job signed by the new master key")
+	}
+	waitFor(t, 10*time.Second, "job refused", func() bool { return strings.Contains(mp.out.String(), `check="job signature"`) })
+	after, err := os.ReadFile(filepath.Join(mp.dir, "master.pin"))
+	if err != nil || !bytes.Equal(pin, after) {
+		t.Fatalf("pin changed: %v\n%s\n%s", err, pin, after)
+	}
+	if !mp.running() {
+		t.Fatal("minion exited")
+	}
+}
