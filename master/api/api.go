@@ -1,9 +1,10 @@
 // Package api serves everything that reaches the master over NATS: key
-// requests from minions, minion requests (hello), returns, and the
-// operator API. Every handler is picked from a static table; an unknown
-// verb, an oversized or malformed message, a bad jid or a subject that
-// does not belong to its sender is answered with an error or dropped and
-// counted, and the master keeps serving.
+// requests from minions, minion requests (hello), and the operator API;
+// returns are read from the job store's stream by master/jobs. Every
+// handler is picked from a static table; an unknown verb, an oversized
+// or malformed message, a bad jid or a subject that does not belong to
+// its sender is answered with an error or dropped and counted, and the
+// master keeps serving.
 package api
 
 import (
@@ -129,12 +130,13 @@ func New(cfg Config) (*Server, error) {
 // cluster.
 const queue = "brine-master"
 
-// Start subscribes every handler.
+// Start subscribes every handler. Returns are not among them: the
+// dispatcher reads them from its return stream, which is what stores them,
+// so a core subscription would only bring each return in a second time.
 func (s *Server) Start() error {
 	for subj, h := range map[string]nats.MsgHandler{
 		proto.KeyRequestPrefix + "*": s.handleKeyRequest,
 		proto.RequestPrefix + "*.*":  s.handleMinionRequest,
-		proto.ReturnPrefix + "*.*":   func(m *nats.Msg) { s.cfg.Jobs.HandleReturn(m, s.cfg.MaxBytes) },
 		proto.EventPrefix + "*.>":    s.handleEvent,
 		proto.APIPrefix + "*.>":      s.handleAPI,
 	} {
