@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,6 +208,17 @@ type natsLog struct{ l *slog.Logger }
 func (n *natsLog) Noticef(f string, v ...any) { n.l.Debug(fmt.Sprintf(f, v...)) }
 func (n *natsLog) Warnf(f string, v ...any)   { n.l.Warn(fmt.Sprintf(f, v...)) }
 func (n *natsLog) Fatalf(f string, v ...any)  { n.l.Error(fmt.Sprintf(f, v...)) }
-func (n *natsLog) Errorf(f string, v ...any)  { n.l.Error(fmt.Sprintf(f, v...)) }
 func (n *natsLog) Debugf(f string, v ...any)  { n.l.Debug(fmt.Sprintf(f, v...)) }
 func (n *natsLog) Tracef(f string, v ...any)  {}
+
+// Errorf keeps the server's errors at error level, except its line for
+// each refused client: Check already logs that refusal with the reason,
+// and a rejected fleet retrying would otherwise fill the log with errors.
+func (n *natsLog) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	if strings.Contains(msg, "authentication error") || strings.Contains(msg, "authorization violation") {
+		n.l.Debug(msg)
+		return
+	}
+	n.l.Error(msg)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,5 +287,59 @@ func BenchmarkDecide(b *testing.B) {
 		if d := p.Decide(r); !d.Allow {
 			b.Fatal(d.Reason)
 		}
+	}
+}
+
+// syncBuf is a log sink safe for the server's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A refused client is logged once, at info with the policy's reason, not
+// also as a server error: rejected minions retry forever.
+func TestRefusalLoggedOnce(t *testing.T) {
+	reg := newRegistry(t)
+	var logs syncBuf
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	b, err := New(Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Log: log}, NewPolicy(&regDir{reg: reg}, Limits{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown(context.Background())
+	kp := mk(t)
+	if err := reg.Put(context.Background(), keyreg.Minion{ID: "gone", Nkey: keys.Public(kp), State: proto.KeyRejected, FirstSeen: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if nc, err := nats.Connect(fmt.Sprintf("nats://%s", b.Addr()), nats.Nkey(keys.Public(kp), kp.Sign), nats.Name("gone")); err == nil {
+			nc.Close()
+			t.Fatal("rejected key connected")
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(logs.String(), "connection refused") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("refusals not logged:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("refusals logged as errors:\n%s", logs.String())
 	}
 }
