@@ -193,12 +193,12 @@ func TestRunResolvesStoresAndSurvivesRestart(t *testing.T) {
 	// db2 comes online: hello forwards its queued job, once.
 	db2 := e.minion("db2")
 	e.d.Hello("db2")
-	waitFor(t, 5*time.Second, "db2's return", func() bool {
+	waitFor(t, 20*time.Second, "db2's return", func() bool {
 		s := call[ShowReply](t, e.d.showVerb, JIDRequest{JID: rep.JID})
 		return len(s.Returns) == 4 && len(s.Missing) == 0
 	})
 	e.d.Hello("db2")
-	waitFor(t, 5*time.Second, "queue emptied", func() bool {
+	waitFor(t, 20*time.Second, "queue emptied", func() bool {
 		msgs, err := e.d.store().backlog(context.Background(), "db2")
 		return err == nil && len(msgs) == 0
 	})
@@ -237,7 +237,7 @@ func TestExpiredBacklogNotForwarded(t *testing.T) {
 	fm := e.minion("away")
 	before := e.d.Forwarded.Load()
 	e.d.Hello("away")
-	waitFor(t, 5*time.Second, "queue emptied", func() bool {
+	waitFor(t, 20*time.Second, "queue emptied", func() bool {
 		msgs, err := e.d.store().backlog(context.Background(), "away")
 		return err == nil && len(msgs) == 0
 	})
@@ -339,6 +339,13 @@ func TestHellosForwardOncePerConnection(t *testing.T) {
 	req := runReq("quiet", "glob", "test.ping")
 	req.Async = true
 	rep := call[RunReply](t, e.d.runVerb, req)
+	// The run's own publish may still sit in the dispatcher connection's
+	// write buffer when runVerb returns; flushed, the server has routed it
+	// (to nobody) before the subscription below exists, so only forwards
+	// are counted.
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	nc, err := nats.Connect(e.srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -356,14 +363,16 @@ func TestHellosForwardOncePerConnection(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_ = nc.Flush()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	deliveries := func() int { mu.Lock(); defer mu.Unlock(); return got }
 	for i := 0; i < 3; i++ {
 		e.d.Hello("quiet")
 	}
-	waitFor(t, 5*time.Second, "first forward", func() bool { return e.d.Forwarded.Load() == 1 && deliveries() == 1 })
+	waitFor(t, 20*time.Second, "first forward", func() bool { return e.d.Forwarded.Load() == 1 && deliveries() == 1 })
 	e.d.Hello("quiet")
-	waitFor(t, 5*time.Second, "second forward", func() bool { return e.d.Forwarded.Load() == 2 && deliveries() == 2 })
+	waitFor(t, 20*time.Second, "second forward", func() bool { return e.d.Forwarded.Load() == 2 && deliveries() == 2 })
 }
 
 // Pillar targets compile each candidate's pillar once for back-to-back
