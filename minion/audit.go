@@ -240,25 +240,28 @@ func (m *Minion) forwardAudit(ctx context.Context, nc *nats.Conn) {
 		}
 		return true
 	}
-	send := func(body []byte) (*audit.Position, error) {
+	send := func(body []byte) (*audit.Position, bool, error) {
 		msg, err := nc.Request(subj, body, 15*time.Second)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if msg.Header.Get(proto.HeaderError) != "" {
 			var e proto.ErrorReply
 			_ = json.Unmarshal(msg.Data, &e)
-			return nil, errors.New(e.Error)
+			return nil, false, errors.New(e.Error)
 		}
 		var ack proto.AuditAck
 		if err := json.Unmarshal(msg.Data, &ack); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return &audit.Position{Seq: ack.Seq, Hash: ack.Hash}, nil
+		return &audit.Position{Seq: ack.Seq, Hash: ack.Hash}, ack.NewEpoch, nil
 	}
 	for ctx.Err() == nil {
 		if pos == nil {
-			p, err := send(nil)
+			p, newEpoch, err := send(nil)
+			if err == nil {
+				p, err = m.resumeAt(*p, newEpoch)
+			}
 			if err != nil {
 				m.log.Debug("audit forward: master position", "err", err)
 				if !sleep(wait, false) {
@@ -291,7 +294,7 @@ func (m *Minion) forwardAudit(ctx context.Context, nc *nats.Conn) {
 			buf.Write(l.Line)
 			buf.WriteByte('\n')
 		}
-		p, err := send(buf.Bytes())
+		p, _, err := send(buf.Bytes())
 		if err != nil {
 			m.log.Warn("audit forward: batch not acknowledged; asking the master where to resume", "after_seq", pos.Seq, "err", err)
 			pos = nil
@@ -303,4 +306,26 @@ func (m *Minion) forwardAudit(ctx context.Context, nc *nats.Conn) {
 		}
 		pos, wait = p, time.Second
 	}
+}
+
+// resumeAt decides where forwarding starts from the master's position. A
+// log that holds that point continues it. Under a key the master holds
+// nothing for yet (this minion was re-keyed and its data dir rebuilt) the
+// log is sent from its start, as a new epoch; otherwise the master's copy
+// does not belong to this log and nothing is sent.
+func (m *Minion) resumeAt(p audit.Position, newEpoch bool) (*audit.Position, error) {
+	ok, err := m.audit.Holds(p)
+	if err != nil {
+		return nil, fmt.Errorf("read local log: %w", err)
+	}
+	if ok {
+		return &p, nil
+	}
+	if newEpoch {
+		m.log.Info("audit forward: the master's copy ends at a point this log does not hold; sending the log from its start under the new key", "master_seq", p.Seq)
+		return &audit.Position{}, nil
+	}
+	err = fmt.Errorf("the master's copy of this minion's audit log ends at seq %d, which this log does not hold", p.Seq)
+	m.log.Error("audit forward: not sending", "err", err)
+	return nil, err
 }

@@ -28,6 +28,11 @@ type AuditAck struct {
 	V    int    `json:"v"`
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"`
+	// NewEpoch says the master holds no batch under the minion's current
+	// key yet (a first contact, or a re-keyed minion): the minion continues
+	// from Seq/Hash if its log holds that point, and otherwise (a rebuilt
+	// data dir) sends its log from the start.
+	NewEpoch bool `json:"new_epoch,omitempty"`
 }
 
 // AuditMinionLog describes one minion's forwarded log on the master.
@@ -35,6 +40,10 @@ type AuditMinionLog struct {
 	ID      string `json:"id"`
 	LastSeq uint64 `json:"last_seq"`
 	Batches uint64 `json:"batches"`
+	// Epoch is the number of the newest epoch: a new one starts whenever
+	// the minion's accepted key changes, so each is verified against the
+	// key it was forwarded under.
+	Epoch int `json:"epoch,omitempty"`
 }
 
 // AuditMinionsReply lists every forwarded log.
@@ -49,6 +58,8 @@ type AuditReadRequest struct {
 	V      int    `json:"v"`
 	Minion string `json:"minion"`
 	After  uint64 `json:"after,omitempty"`
+	// Epoch limits the lines to one epoch (0: every epoch).
+	Epoch int `json:"epoch,omitempty"`
 }
 
 // AuditReadReply carries raw lines (each ending in "\n", exactly as the
@@ -62,4 +73,7 @@ type AuditReadReply struct {
 	// Nkey is the minion's currently accepted key, which signs its
 	// checkpoints.
 	Nkey string `json:"nkey,omitempty"`
+	// EpochKey is the key the requested epoch's batches were verified
+	// against when they arrived.
+	EpochKey string `json:"epoch_key,omitempty"`
 }

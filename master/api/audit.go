@@ -16,11 +16,14 @@ import (
 // AuditStore keeps the audit logs minions forward; auditlog.Store is the
 // implementation, an interface here so the API does not own the stream.
 type AuditStore interface {
-	// Append verifies batch against nkey from the stored position and
-	// stores it; an empty batch only reports the position.
-	Append(ctx context.Context, id, nkey string, batch []byte) (audit.Position, error)
+	// Forward verifies batch against nkey from the stored position and
+	// stores it; an empty batch only reports the position (and whether
+	// nkey opens a new epoch).
+	Forward(ctx context.Context, id, nkey string, batch []byte) (proto.AuditAck, error)
 	Minions(ctx context.Context) ([]proto.AuditMinionLog, error)
-	Read(ctx context.Context, id string, after uint64, maxBytes int) ([]byte, uint64, bool, error)
+	// ReadEpoch pages through one epoch's batches (0: all) and names the
+	// key they were verified against.
+	ReadEpoch(ctx context.Context, id string, epoch int, after uint64, maxBytes int) ([]byte, uint64, bool, string, error)
 }
 
 func init() {
@@ -67,13 +70,13 @@ func (s *Server) handleAuditForward(id string, m *nats.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pos, err := s.cfg.AuditStore.Append(ctx, id, rec.Nkey, m.Data)
+	ack, err := s.cfg.AuditStore.Forward(ctx, id, rec.Nkey, m.Data)
 	if err != nil {
 		s.log.Warn("forwarded audit batch refused", "id", id, "err", err)
 		s.replyErr(m, err.Error())
 		return
 	}
-	s.reply(m, proto.AuditAck{V: proto.Version, Seq: pos.Seq, Hash: pos.Hash})
+	s.reply(m, ack)
 }
 
 func (s *Server) auditMinions(ctx context.Context, _ string, _ []byte) (any, error) {
@@ -102,11 +105,14 @@ func (s *Server) auditRead(ctx context.Context, _ string, data []byte) (any, err
 		return nil, fmt.Errorf("%w: minion %q", proto.ErrMalformed, req.Minion)
 	}
 	// Leave room for JSON escaping of the quotes in the lines.
-	lines, next, more, err := s.cfg.AuditStore.Read(ctx, req.Minion, req.After, s.cfg.MaxBytes/3)
+	if req.Epoch < 0 {
+		return nil, fmt.Errorf("%w: epoch %d", proto.ErrMalformed, req.Epoch)
+	}
+	lines, next, more, key, err := s.cfg.AuditStore.ReadEpoch(ctx, req.Minion, req.Epoch, req.After, s.cfg.MaxBytes/3)
 	if err != nil {
 		return nil, err
 	}
-	rep := proto.AuditReadReply{V: proto.Version, Lines: string(lines), Next: next, More: more}
+	rep := proto.AuditReadReply{V: proto.Version, Lines: string(lines), Next: next, More: more, EpochKey: key}
 	if rec, ok := s.cfg.Reg.Get(req.Minion); ok {
 		rep.Nkey = rec.Nkey
 	}

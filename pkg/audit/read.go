@@ -328,3 +328,23 @@ func (l *Log) ReadAfter(pos Position, max int) ([]RawEntry, error) {
 	}
 	return out, nil
 }
+
+// Holds says whether pos is a point of this log's chain: the zero position,
+// or an entry (or the checkpoint after it) whose line hashes to pos.Hash. A
+// forwarder asks before resuming where a receiver says its copy ends, since
+// a log rebuilt from scratch does not continue the receiver's copy.
+func (l *Log) Holds(pos Position) (bool, error) {
+	if pos.Seq == 0 {
+		return pos.Hash == "" || pos.Hash == ZeroHash, nil
+	}
+	out, err := l.ReadFrom(pos.Seq, 3)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range out {
+		if r.Seq == pos.Seq && hashLine(r.Line) == pos.Hash {
+			return true, nil
+		}
+	}
+	return false, nil
+}

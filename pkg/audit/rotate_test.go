@@ -173,3 +173,37 @@ func TestKeyRotationCrashBeforeSealIsSealedAtOpen(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 }
+
+// switchSigner changes keys without the log noticing, as a log written
+// before key changes were recorded.
+type switchSigner struct{ cur Signer }
+
+func (s *switchSigner) Sign(msg []byte) ([]byte, error) { return s.cur.Sign(msg) }
+func (s *switchSigner) PublicKey() string               { return s.cur.PublicKey() }
+
+func TestUnrecordedKeySwitchNeedsBothKeysTrusted(t *testing.T) {
+	a, b := NewEd25519Signer(newKey(t)), NewEd25519Signer(newKey(t))
+	sw := &switchSigner{cur: a}
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{Signer: sw})
+	appendN(t, l, 3, "alice")
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	sw.cur = b
+	appendN(t, l, 3, "alice")
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	rep, err := Verify(dir, trust(a.PublicKey(), b.PublicKey()))
+	if err != nil || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "without a key.rotated entry") {
+		t.Fatalf("both keys trusted: %v %v", err, rep.Warnings)
+	}
+	if _, err := Verify(dir, trust(b.PublicKey())); err == nil || !strings.Contains(err.Error(), "a key change needs a key.rotated entry") {
+		t.Fatalf("only the new key trusted: %v", err)
+	}
+	if _, err := Verify(dir, trust(a.PublicKey())); err == nil || !strings.Contains(err.Error(), "a key change needs a key.rotated entry") {
+		t.Fatalf("only the old key trusted: %v", err)
+	}
+}

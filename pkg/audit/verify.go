@@ -215,6 +215,12 @@ func (c *chain) checkEra(signer, file string, lineNo int, seq uint64) *Problem {
 	if c.eraKey == "" {
 		c.eraKey = signer
 	}
+	if signer != c.eraKey && len(c.rots) == 0 && c.trusted != nil && c.trusted(signer) && c.trusted(c.eraKey) {
+		// A log written before key changes were recorded: both keys are
+		// trusted by the reader (the master's key history, say).
+		c.rep.Warnings = append(c.rep.Warnings, fmt.Sprintf("seq %d: checkpoints switch from key %s to %s without a key.rotated entry; both keys are trusted", seq, c.eraKey, signer))
+		c.eraKey = signer
+	}
 	if signer != c.eraKey {
 		since := "the start"
 		if c.eraFrom > 0 {
