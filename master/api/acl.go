@@ -128,23 +128,38 @@ var aclReadOnly = map[string]bool{
 	jobs.VerbActive:     true,
 }
 
-// authorize applies the ACL to one operator call before it is served.
-// Run verbs are checked on the resolved target; read-only verbs pass;
-// any other verb (key changes, job kill, the audit log, anything added
-// later) is refused to a restricted operator. Refusals are audited.
-func (s *Server) authorize(ctx context.Context, op, verb string, data []byte) error {
+// authorize applies the ACL to one operator call before it is served,
+// and returns the context to serve it in. Run verbs are checked on the
+// minion list the job is published to, by the check the returned context
+// carries (jobs.WithAuthorize), so the list authorised is the list
+// published to; preview is checked on its resolved target; read-only
+// verbs pass; any other verb (key changes, job kill, the audit log,
+// anything added later) is refused to a restricted operator. Refusals
+// are audited.
+func (s *Server) authorize(ctx context.Context, op, verb string, data []byte) (context.Context, error) {
 	acl := s.cfg.ACL
 	if !acl.Restricted(op) || aclReadOnly[verb] {
-		return nil
+		return ctx, nil
 	}
 	var err error
 	var fun string
 	var ids []string
 	switch verb {
-	case proto.VerbRun, jobs.VerbRun, jobs.VerbPreview:
+	case proto.VerbRun, jobs.VerbRun:
 		var req jobs.RunRequest
 		if derr := json.Unmarshal(data, &req); derr != nil {
-			return fmt.Errorf("%w: %v", proto.ErrMalformed, derr)
+			return ctx, fmt.Errorf("%w: %v", proto.ErrMalformed, derr)
+		}
+		return jobs.WithAuthorize(ctx, func(fun string, ids []string) error {
+			if err := acl.Allow(op, fun, ids); err != nil {
+				return s.refused(ctx, op, verb, fun, ids, err)
+			}
+			return nil
+		}), nil
+	case jobs.VerbPreview:
+		var req jobs.RunRequest
+		if derr := json.Unmarshal(data, &req); derr != nil {
+			return ctx, fmt.Errorf("%w: %v", proto.ErrMalformed, derr)
 		}
 		fun = req.Fun
 		targets, rerr := s.cfg.Jobs.Resolve(ctx, req.Target)
@@ -162,8 +177,14 @@ func (s *Server) authorize(ctx context.Context, op, verb string, data []byte) er
 		err = fmt.Errorf("%w: %s may not use %s", ErrDenied, op, verb)
 	}
 	if err == nil {
-		return nil
+		return ctx, nil
 	}
+	return ctx, s.refused(ctx, op, verb, fun, ids, err)
+}
+
+// refused audits and logs an ACL refusal and returns err.
+func (s *Server) refused(ctx context.Context, op, verb, fun string, ids []string, err error) error {
+	ids = append([]string(nil), ids...)
 	sort.Strings(ids)
 	if aerr := s.audit(ctx, audit.Entry{Actor: "op:" + op, Action: "acl.denied", Target: strings.Join(ids, ","), Outcome: "denied",
 		Detail: map[string]any{"verb": verb, "fun": fun, "reason": err.Error()}}); aerr != nil {

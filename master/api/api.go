@@ -478,7 +478,8 @@ func (s *Server) handleAPI(m *nats.Msg) {
 			s.replyErr(m, err.Error())
 			return
 		}
-		if err := s.authorize(ctx, op, verb, m.Data); err != nil {
+		ctx, err := s.authorize(ctx, op, verb, m.Data)
+		if err != nil {
 			s.replyErr(m, err.Error())
 			return
 		}

@@ -214,3 +214,80 @@ func TestEachReturnRecordedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A minion that starts matching a target while it is being resolved must
+// not receive a job its operator may not run: the ACL sees the very list
+// the job is published to.
+func TestACLAuthorisesThePublishedList(t *testing.T) {
+	acl, err := NewACL(map[string][]ACLRule{"alice": {{Target: "web*", Functions: []string{"test.*"}}}}, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *apiEnv
+	var once sync.Once
+	// Compiling a pillar is the moment db1's grains change to role:web
+	// (as a minion's key request with new grains would do): whatever
+	// resolution is under way has already listed db1 with its old grains,
+	// any later one sees the new ones.
+	pillar := func(ctx context.Context, id string, grains map[string]any) (map[string]any, error) {
+		once.Do(func() {
+			rec, _ := e.reg.Get("db1")
+			rec.Grains, rec.Updated = map[string]any{"role": "web"}, time.Now()
+			if err := e.reg.Put(ctx, rec); err != nil {
+				t.Error(err)
+			}
+			waitFor(t, 5*time.Second, "db1's new grains", func() bool {
+				r, _ := e.reg.Get("db1")
+				return r.Grains["role"] == "web"
+			})
+		})
+		return map[string]any{}, nil
+	}
+	e = newAPIEnv(t, acl, pillar)
+	e.accept("web1", map[string]any{"role": "web"})
+	e.accept("db1", map[string]any{"role": "db"})
+	web1, db1 := e.minion("web1"), e.minion("db1")
+
+	var rep jobs.RunReply
+	msg := e.call(aliceTok, jobs.VerbRun, jobs.RunRequest{RunRequest: proto.RunRequest{V: proto.Version,
+		Target: proto.Target{Type: "compound", Expr: "G@role:web or I@never:set"}, Fun: "test.ping", TimeoutSec: 5}}, &rep)
+	if msg != "" && !strings.Contains(msg, "denied by the operator ACL") {
+		t.Fatalf("refused for another reason: %s", msg)
+	}
+	if msg == "" && (len(rep.Minions) != 1 || rep.Minions[0] != "web1") {
+		t.Fatalf("published to %v, which alice may not reach", rep.Minions)
+	}
+	if msg == "" {
+		waitFor(t, 5*time.Second, "web1's job", func() bool { _, ok := web1.Load(rep.JID); return ok })
+	}
+	// A later job to db1 from root proves db1 listens; it got nothing
+	// before.
+	n := 0
+	db1.Range(func(_, _ any) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("db1 received %d job(s) alice may not run there", n)
+	}
+	var root jobs.RunReply
+	if msg := e.call(rootTok, jobs.VerbRun, jobs.RunRequest{RunRequest: proto.RunRequest{V: proto.Version,
+		Target: proto.Target{Expr: "db1"}, Fun: "test.ping", TimeoutSec: 5}}, &root); msg != "" {
+		t.Fatal(msg)
+	}
+	if _, ok := root.Returns["db1"]; !ok {
+		t.Fatalf("db1 did not answer root: %+v", root)
+	}
+
+	// A target alice may not reach at all is refused, audited, and sent
+	// to nobody.
+	msg = e.call(aliceTok, jobs.VerbRun, jobs.RunRequest{RunRequest: proto.RunRequest{V: proto.Version,
+		Target: proto.Target{Expr: "*"}, Fun: "test.ping", TimeoutSec: 5}}, &rep)
+	if !strings.Contains(msg, "may not run test.ping on db1") {
+		t.Fatalf("alice on *: %q", msg)
+	}
+	if es := e.entries(audit.Filter{Action: "acl.denied", Actor: "op:alice"}); len(es) == 0 {
+		t.Fatal("refusal not audited")
+	}
+	msg = e.call(aliceTok, proto.VerbRun, proto.RunRequest{V: proto.Version, Target: proto.Target{Expr: "nothing*"}, Fun: "test.ping"}, &rep)
+	if !strings.Contains(msg, "matched no minion") {
+		t.Fatalf("alice on nothing*: %q", msg)
+	}
+}

@@ -402,6 +402,9 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 	now := time.Now().UTC()
 	jid := d.jids.Next(now)
 	rep := proto.RunReply{V: proto.Version, JID: jid, Returns: map[string]proto.Return{}}
+	if err := authorized(ctx, sp.req.Fun, sp.ids); err != nil {
+		return rep, err
+	}
 	if len(sp.ids) == 0 {
 		return rep, nil
 	}
@@ -706,7 +709,7 @@ func (d *Dispatcher) runVerb(ctx context.Context, op string, data []byte) (any, 
 		return nil, fmt.Errorf("%w: function %q", proto.ErrMalformed, req.Fun)
 	}
 	if len(rep.Minions) == 0 {
-		return rep, nil
+		return rep, authorized(ctx, req.Fun, nil)
 	}
 	sp := spec{req: req.RunRequest, ids: rep.Minions, user: op, async: req.Async, batchText: req.Batch,
 		timeout: time.Duration(req.TimeoutSec * float64(time.Second)), expire: time.Duration(req.ExpireSec * float64(time.Second)),
