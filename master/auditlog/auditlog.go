@@ -6,10 +6,13 @@
 package auditlog
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,6 +64,10 @@ func Open(dir string, key nkeys.KeyPair, opts Options) (*Sink, error) {
 			return nil, fmt.Errorf("auditlog: %w (inspect the file, then start with --audit-recover to continue in a new segment that records the damage)", err)
 		}
 		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	if err := RememberKey(dir, signer.PublicKey(), time.Now()); err != nil {
+		_ = l.Close()
+		return nil, err
 	}
 	return &Sink{log: l, lg: lg.With("component", "audit")}, nil
 }
@@ -162,4 +169,67 @@ func (s *Sink) SealEvery(ctx context.Context, interval time.Duration) {
 		}
 		sealed = last
 	}
+}
+
+// KeyHistoryFile lists every public key that has signed the master's log in
+// dir, one "<key> <first used, RFC 3339>" a line, so `audit verify` still
+// trusts checkpoints made before the master key was replaced. It is public
+// data (0644); what protects it is that only root can write the data dir.
+func KeyHistoryFile(dir string) string { return filepath.Join(dir, "trusted-keys") }
+
+// RememberKey appends pub to dir's key history unless it is there already,
+// and fsyncs it, before the key signs anything.
+func RememberKey(dir, pub string, now time.Time) error {
+	known, err := TrustedKeys(dir)
+	if err != nil {
+		return err
+	}
+	if known[pub] {
+		return nil
+	}
+	p := KeyHistoryFile(dir)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("auditlog: key history: %w", err)
+	}
+	werr := f.Chmod(0o644)
+	if werr == nil {
+		_, werr = fmt.Fprintf(f, "%s %s\n", pub, now.UTC().Format(time.RFC3339))
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("auditlog: key history %s: %w", p, werr)
+	}
+	return nil
+}
+
+// TrustedKeys reads dir's key history (empty when there is none).
+func TrustedKeys(dir string) (map[string]bool, error) {
+	p := KeyHistoryFile(dir)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: key history: %w", err)
+	}
+	keys := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("auditlog: %s:%d: want \"<public key> <time>\"", p, n)
+		}
+		keys[f[0]] = true
+	}
+	return keys, nil
 }

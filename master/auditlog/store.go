@@ -150,9 +150,10 @@ func epochOf(h nats.Header) int {
 	return n
 }
 
-// startsLog says whether batch begins a log: seq 1 chained to the zero
-// hash.
-func startsLog(batch []byte) bool {
+// StartsLog says whether batch begins a log (seq 1 chained to the zero
+// hash) rather than continuing one: an epoch that does is verified on its
+// own, one that does not from where the epoch before it ended.
+func StartsLog(batch []byte) bool {
 	line, _, _ := bytes.Cut(batch, []byte("\n"))
 	var first struct {
 		Seq  uint64 `json:"seq"`
@@ -206,7 +207,7 @@ func (s *Store) AppendEpoch(ctx context.Context, id, nkey string, batch []byte) 
 	}
 	if fresh {
 		epoch++
-		if m.epoch == 0 || startsLog(batch) {
+		if m.epoch == 0 || StartsLog(batch) {
 			start, signer = audit.Position{}, ""
 		}
 	}

@@ -233,27 +233,29 @@ func auditShow(g Global, f auditFlags, o IO) (int, error) {
 		return 1, err
 	}
 	defer c.Close()
-	lines, _, err := c.readMinionLog(f.minion)
+	lines, _, _, err := c.readMinionLog(f.minion, 0)
 	if err != nil {
 		return 1, err
 	}
 	return 0, scanLines(lines, af, emit)
 }
 
-// readMinionLog pages through a minion's forwarded log.
-func (c *Client) readMinionLog(id string) ([]byte, string, error) {
-	var all []byte
-	var nkey string
-	req := proto.AuditReadRequest{V: proto.Version, Minion: id}
+// readMinionLog pages through a minion's forwarded log (epoch 0: every
+// epoch) and returns the minion's accepted key and the epoch's key.
+func (c *Client) readMinionLog(id string, epoch int) (lines []byte, nkey, epochKey string, err error) {
+	req := proto.AuditReadRequest{V: proto.Version, Minion: id, Epoch: epoch}
 	for {
 		var rep proto.AuditReadReply
 		if err := c.Call(proto.VerbAuditRead, req, &rep, 30*time.Second); err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
-		all = append(all, rep.Lines...)
+		lines = append(lines, rep.Lines...)
 		nkey = rep.Nkey
+		if rep.EpochKey != "" {
+			epochKey = rep.EpochKey
+		}
 		if !rep.More || rep.Next == req.After {
-			return all, nkey, nil
+			return lines, nkey, epochKey, nil
 		}
 		req.After = rep.Next
 	}
@@ -323,7 +325,13 @@ func auditVerify(g Global, f auditFlags, o IO) (int, error) {
 		return 1, fmt.Errorf("audit: master key (needed to check signatures): %w", err)
 	}
 	masterPK := keys.Public(kp)
-	rep, verr := audit.Verify(f.dir, func(pk string) bool { return pk == masterPK })
+	history, err := auditlog.TrustedKeys(f.dir)
+	if err != nil {
+		return 1, err
+	}
+	// A checkpoint is trusted when the current key or an earlier master key
+	// (the history kept since the key was replaced) signed it.
+	rep, verr := audit.Verify(f.dir, func(pk string) bool { return pk == masterPK || history[pk] })
 	var prob *audit.Problem
 	if verr != nil && !errors.As(verr, &prob) {
 		return 1, verr
@@ -349,31 +357,76 @@ func auditVerify(g Global, f auditFlags, o IO) (int, error) {
 	}
 	sort.Slice(ml.Minions, func(i, j int) bool { return ml.Minions[i].ID < ml.Minions[j].ID })
 	for _, m := range ml.Minions {
-		lines, nkey, err := c.readMinionLog(m.ID)
+		ok, err := c.verifyMinionLog(m, f.out, o.Out)
 		if err != nil {
 			return 1, err
 		}
-		// Checkpoints must be signed by the minion's accepted key; once
-		// its key is deleted, only that each signature is valid is checked.
-		var trusted func(string) bool
-		if nkey != "" {
-			trusted = func(pk string) bool { return pk == nkey }
-		}
-		rep, verr := audit.VerifyEntries(bytes.NewReader(lines), audit.Position{}, trusted)
-		if verr != nil && !errors.As(verr, &prob) {
-			return 1, verr
-		}
-		if nkey == "" {
-			rep.Warnings = append(rep.Warnings, "the minion has no key on record; signatures were checked against the keys they name")
-		}
-		res := resultOf("minion "+m.ID, rep, verr)
-		if res.OK && rep.LastSeq != m.LastSeq {
-			res.OK, res.Problem = false, fmt.Sprintf("stored copy ends at seq %d but the master recorded %d", rep.LastSeq, m.LastSeq)
-		}
-		printResult(o.Out, f.out, res)
-		if !res.OK {
+		if !ok {
 			code = 1
 		}
 	}
 	return code, nil
+}
+
+// verifyMinionLog checks each epoch of a minion's forwarded copy against
+// the key it was forwarded under. An epoch that starts at seq 1 is a log
+// of its own (the minion's data dir was rebuilt); any other must continue
+// exactly where the epoch before it ended, with checkpoints by the previous
+// key until the minion's key.rotated entry hands over, so nothing between
+// epochs is lost or repeated.
+func (c *Client) verifyMinionLog(m proto.AuditMinionLog, out string, w io.Writer) (bool, error) {
+	epochs := max(m.Epoch, 1)
+	var prev audit.Report
+	ok := true
+	for e := 1; e <= epochs; e++ {
+		lines, nkey, key, err := c.readMinionLog(m.ID, e)
+		if err != nil {
+			return false, err
+		}
+		if key == "" && e == epochs {
+			key = nkey // stored before epochs were kept: the accepted key
+		}
+		var trusted func(string) bool
+		start, signer := audit.Position{}, ""
+		if e > 1 && !auditlog.StartsLog(lines) {
+			start, signer = prev.End, prev.Key
+		}
+		if key != "" {
+			trusted = func(pk string) bool { return pk == key || (signer != "" && pk == signer) }
+		}
+		rep, verr := audit.VerifyEntriesFrom(bytes.NewReader(lines), start, signer, trusted)
+		var prob *audit.Problem
+		if verr != nil && !errors.As(verr, &prob) {
+			return false, verr
+		}
+		if key == "" {
+			rep.Warnings = append(rep.Warnings, "no key on record for this epoch; signatures were checked against the keys they name")
+		}
+		name := "minion " + m.ID
+		if epochs > 1 {
+			name = fmt.Sprintf("minion %s epoch %d", m.ID, e)
+			switch {
+			case start.Seq > 0:
+				name += fmt.Sprintf(" (continues epoch %d)", e-1)
+			case e > 1:
+				name += " (a new log)"
+			}
+		}
+		res := resultOf(name, rep, verr)
+		if res.OK && len(lines) == 0 {
+			res.OK, res.Problem = false, "the epoch holds no lines"
+		}
+		if res.OK && e == epochs && rep.End.Seq != m.LastSeq {
+			res.OK, res.Problem = false, fmt.Sprintf("stored copy ends at seq %d but the master recorded %d", rep.End.Seq, m.LastSeq)
+		}
+		printResult(w, out, res)
+		if !res.OK {
+			ok = false
+			if verr != nil {
+				return false, nil // later epochs cannot be placed
+			}
+		}
+		prev = rep
+	}
+	return ok, nil
 }

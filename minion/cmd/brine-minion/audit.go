@@ -22,7 +22,9 @@ const auditCmdUsage = `usage: brine-minion audit verify [--data-dir DIR] [--conf
                                [--since TIME] [--until TIME] [--data-dir DIR] [--out json]
 Reads this host's own audit log in DATA_DIR/audit (what the minion did here),
 even while the daemon runs. verify checks the chain, the sequence and that
-every checkpoint is signed by this minion's key; it exits 1 on a problem.
+every checkpoint is signed by this minion's key, or by an earlier key that a
+key.rotated entry (written when the minion starts with a new key) hands over
+from; it exits 1 on a problem.
 TIME is RFC 3339 or a duration ago (15m, 2h, 7d).
 `
 
