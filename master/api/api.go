@@ -391,8 +391,12 @@ func (s *Server) handleEvent(m *nats.Msg) {
 	if s.tooBig(m) {
 		return
 	}
-	if _, _, ok := proto.SplitTokenSubject(m.Subject, proto.EventPrefix); !ok {
+	_, rest, ok := proto.SplitTokenSubject(m.Subject, proto.EventPrefix)
+	if !ok {
 		return // master's own events, or garbage
+	}
+	if strings.HasPrefix(rest, "progress.") {
+		return // live command output, raw bytes, forwarded by the dispatcher
 	}
 	var e proto.Event
 	if err := proto.Decode(m.Data, s.cfg.MaxBytes, &e); err != nil {

@@ -303,12 +303,23 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		defer f.Close()
 		out = f
 	}
+	stderr := &statusWriter{w: io.Err}
+	var live *liveOutput
+	if wantLive(r, output.IsTerminal(io.Out)) {
+		if live, err = c.live(stderr); err != nil {
+			return 1, err
+		}
+		req.Progress = live.tag
+	}
 	stopProgress := func() {}
 	if !r.async && (r.progress || output.IsTerminal(io.Out)) {
-		stopProgress = c.progress(io.Err, r.fun, time.Now())
+		stopProgress = c.progress(stderr, r.fun, time.Now())
 	}
 	var rep jobs.RunReply
 	err = c.callUntilLost(jobs.VerbRun, req, &rep, wait)
+	if live != nil {
+		live.stop()
+	}
 	stopProgress()
 	if err != nil {
 		return 1, err

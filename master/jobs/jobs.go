@@ -88,6 +88,8 @@ type Dispatcher struct {
 	// Connected, when set, tells whether a minion is connected right
 	// now; `run -v` and `jobs show` report it for missing minions.
 	Connected func(id string) bool
+
+	progress progressRoutes
 }
 
 type collector struct {
@@ -384,6 +386,7 @@ type spec struct {
 	batch     int
 	batchText string
 	batchWait time.Duration
+	progress  string // the operator's progress tag; empty: no live output
 }
 
 // Run sends req to every target and waits until all returned, timeout
@@ -416,6 +419,9 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 	}
 	base := proto.Job{V: proto.Version, JID: jid, Master: d.master, Target: sp.req.Target, Fun: sp.req.Fun,
 		Args: sp.req.Args, Kwargs: sp.req.Kwargs, User: sp.user, IssuedAt: now, NotAfter: now.Add(sp.expire)}
+	if sp.progress != "" && !sp.async {
+		base.Progress = d.progressReady()
+	}
 	if d.BeforePublish != nil {
 		if err := d.BeforePublish(ctx, base, sp.ids); err != nil {
 			return rep, err
@@ -436,10 +442,14 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 	d.mu.Lock()
 	d.pending[jid] = c
 	d.mu.Unlock()
+	if base.Progress {
+		d.progress.add(jid, sp.user, sp.progress, sp.ids)
+	}
 	release := func() {
 		d.mu.Lock()
 		delete(d.pending, jid)
 		d.mu.Unlock()
+		d.progress.drop(jid)
 	}
 	if sp.batch > 0 && sp.batch < len(sp.ids) {
 		d.log.Info("job published in batches", "jid", jid, "fun", sp.req.Fun, "user", sp.user, "minions", len(sp.ids), "batch", sp.batch)
@@ -713,7 +723,10 @@ func (d *Dispatcher) runVerb(ctx context.Context, op string, data []byte) (any, 
 	}
 	sp := spec{req: req.RunRequest, ids: rep.Minions, user: op, async: req.Async, batchText: req.Batch,
 		timeout: time.Duration(req.TimeoutSec * float64(time.Second)), expire: time.Duration(req.ExpireSec * float64(time.Second)),
-		batchWait: time.Duration(req.BatchWait * float64(time.Second))}
+		batchWait: time.Duration(req.BatchWait * float64(time.Second)), progress: req.Progress}
+	if sp.progress != "" && !proto.ValidProgressTag(sp.progress) {
+		return nil, fmt.Errorf("%w: progress tag %q", proto.ErrMalformed, sp.progress)
+	}
 	if sp.batch, err = BatchSize(req.Batch, len(rep.Minions)); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,12 @@ type RunRequest struct {
 	// ExpireSec bounds the job's life (its signed not_after); zero uses
 	// the master's job_ttl.
 	ExpireSec float64 `json:"expire,omitempty"`
+	// Progress, when set, asks for the live output of a command: each
+	// targeted minion streams it while the job runs, and the master
+	// forwards it to proto.OperatorProgressSubject(operator, Progress)
+	// until the run returns. The CLI picks a fresh tag per run (it
+	// subscribes before it learns the jid); ignored with Async.
+	Progress string `json:"progress,omitempty"`
 }
 
 // TargetError is a target the master could not parse; the CLI prints it
