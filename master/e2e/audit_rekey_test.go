@@ -260,3 +260,65 @@ func forgedBatch(t *testing.T, kp nkeys.KeyPair, pos audit.Position) []byte {
 		ts, pos.Seq+1, h, pub, base64.StdEncoding.EncodeToString(sig), h)
 	return []byte(line + "\n" + cp + "\n")
 }
+
+// TestAuditMasterKeyReplaced replaces the master's signing key between two
+// runs: `audit verify --local` still trusts the old checkpoints (the key
+// is in DATA_DIR/audit/trusted-keys and the log records the change), and
+// still finds an edited entry.
+func TestAuditMasterKeyReplaced(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "master")
+	port := freePort(t)
+	m := startMaster(t, dir, port)
+	if _, err := m.cli(t, "key", "list"); err != nil {
+		t.Fatal(err)
+	}
+	m.stop(syscall.SIGTERM)
+	oldKey, err := os.ReadFile(filepath.Join(dir, "master.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "master.nk")); err != nil {
+		t.Fatal(err)
+	}
+	m = startMaster(t, dir, port)
+	if _, err := m.cli(t, "key", "list"); err != nil {
+		t.Fatal(err)
+	}
+	m.stop(syscall.SIGTERM)
+	newKey, err := os.ReadFile(filepath.Join(dir, "master.nk"))
+	if err != nil || bytes.Equal(newKey, oldKey) {
+		t.Fatalf("master key not replaced: %v", err)
+	}
+	hist := filepath.Join(auditDir(dir), "trusted-keys")
+	fi, err := os.Stat(hist)
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("key history: %v %v", fi, err)
+	}
+	data, _ := os.ReadFile(hist)
+	if n := len(strings.Split(strings.TrimSpace(string(data)), "\n")); n != 2 {
+		t.Fatalf("key history has %d keys:\n%s", n, data)
+	}
+	out, err := m.cli(t, "audit", "verify", "--local")
+	if err != nil || !strings.HasPrefix(out, "ok master:") {
+		t.Fatalf("verify --local after the key change: %v\n%s", err, out)
+	}
+	if es := masterEntries(t, dir, audit.Filter{Action: audit.ActionKeyRotated}); len(es) != 1 {
+		t.Fatalf("%d key.rotated entries", len(es))
+	}
+	// Edit an entry signed by the old key: still caught.
+	seg := filepath.Join(auditDir(dir), audit.SegmentName(1))
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(b, []byte(`"actor":"op:root"`), []byte(`"actor":"op:eve"`), 1)
+	if bytes.Equal(edited, b) {
+		t.Fatal("nothing to edit")
+	}
+	if err := os.WriteFile(seg, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := m.cli(t, "audit", "verify", "--local"); err == nil || !strings.Contains(out, "FAIL master") {
+		t.Fatalf("edited entry not found: %v\n%s", err, out)
+	}
+}
