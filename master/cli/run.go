@@ -23,7 +23,7 @@ import (
 // runUsage is printed for a bad `run` command line.
 const runUsage = `usage: brine-master run [-E|-L|-G|-P|-I|-J|-S|-N|-C] [-t SECONDS] [--async] [-b N|N%] [--batch-wait SECONDS]
                         [-v] [--out json|yaml|txt|highstate|raw|nested] [--out-file FILE] [--expire DURATION]
-                        [--preview] TARGET FUNCTION [ARG...] [KEY=VALUE...]`
+                        [--preview] [-p|--progress] TARGET FUNCTION [ARG...] [KEY=VALUE...]`
 
 // targetFlags maps Salt's targeting switches to tgt_type names.
 var targetFlags = map[string]string{

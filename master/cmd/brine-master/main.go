@@ -47,7 +47,7 @@ commands:
   key      manage minion keys: list|accept|reject|delete|finger [ID|GLOB...] [--all] [-y] [--out json|yaml]
              salt-key letters: -L -a ID -A -r ID -R -d ID -D -f ID -F
   run      run a function: run [-E|-L|-G|-P|-I|-J|-S|-N|-C] [-t SECONDS] [--async] [-b N|N%] [--batch-wait S]
-             [-v] [--out FORMAT] [--out-file FILE] [--expire DURATION] [--preview] TARGET FUNCTION [ARG...] [KEY=VALUE...]
+             [-v] [--out FORMAT] [--out-file FILE] [--expire DURATION] [--preview] [-p] TARGET FUNCTION [ARG...] [KEY=VALUE...]
   jobs     job history: list [--target T] [--function F] [--user U] [--since T] [--until T] | show JID | active | kill JID
   audit    the audit log: tail [-f] [-n N] | show [--actor --action --target --jid --since --until --minion ID]
              | verify [--local]; --out json prints JSON lines (see docs/audit.md)
