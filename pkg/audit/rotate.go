@@ -70,6 +70,9 @@ func (l *Log) lastKey() (key string, covered bool, err error) {
 			start := bytes.LastIndexByte(data[:end], '\n') + 1
 			line := data[start:end]
 			end = start - 1
+			if !bytes.Contains(line, []byte(`"type":"checkpoint"`)) && !bytes.Contains(line, []byte(`"action":"key.rotated"`)) {
+				continue // most lines: no need to decode them
+			}
 			r, err := parseLine(line)
 			if err != nil {
 				continue
