@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/audit"
@@ -44,8 +45,13 @@ type Options struct {
 // Sink is the master's audit log. Record is the one call every part of the
 // master uses; it returns only once the entry is on disk.
 type Sink struct {
-	log *audit.Log
-	lg  *slog.Logger
+	log    *audit.Log
+	lg     *slog.Logger
+	opened time.Time
+
+	mu       sync.Mutex
+	retSince time.Time       // rets holds every job.return recorded since
+	rets     map[string]bool // jid.id of job.return entries, jobs before opened
 }
 
 // Open opens (or creates) the log in dir, signing checkpoints with key.
@@ -69,7 +75,7 @@ func Open(dir string, key nkeys.KeyPair, opts Options) (*Sink, error) {
 		_ = l.Close()
 		return nil, err
 	}
-	return &Sink{log: l, lg: lg.With("component", "audit")}, nil
+	return &Sink{log: l, lg: lg.With("component", "audit"), opened: time.Now()}, nil
 }
 
 // Record appends e and returns once it is written and fsynced. An error
@@ -136,14 +142,58 @@ func Actor(user string) string {
 }
 
 // JobReturn records one minion's return before any caller sees it; it
-// has the shape of jobs.Dispatcher.OnReturn.
+// has the shape of jobs.Dispatcher.OnReturn. The dispatcher hands it the
+// returns it replays at start too, so a return of a job older than this
+// sink is recorded only when the log does not hold it yet: one entry per
+// return across restarts.
 func (s *Sink) JobReturn(ctx context.Context, r proto.Return) error {
 	outcome := "success"
 	if !r.Success {
 		outcome = "failed"
 	}
-	return s.Record(ctx, audit.Entry{Actor: r.ID, Action: "job.return", Target: r.ID, JID: r.JID, Outcome: outcome,
-		Detail: map[string]any{"fun": r.Fun, "success": r.Success, "retcode": r.Retcode}})
+	e := audit.Entry{Actor: r.ID, Action: "job.return", Target: r.ID, JID: r.JID, Outcome: outcome,
+		Detail: map[string]any{"fun": r.Fun, "success": r.Success, "retcode": r.Retcode}}
+	issued, err := proto.ParseJID(r.JID)
+	if err != nil || !issued.Before(s.opened) {
+		return s.Record(ctx, e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadReturns(issued); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	k := r.JID + "." + r.ID
+	if s.rets[k] {
+		return nil
+	}
+	if err := s.Record(ctx, e); err != nil {
+		return err
+	}
+	s.rets[k] = true
+	return nil
+}
+
+// loadReturns makes s.rets cover every job.return recorded since issued,
+// reading the log once, then again with a wider window (at least twice
+// the last) only when an older job shows up. Called with s.mu held.
+func (s *Sink) loadReturns(issued time.Time) error {
+	if s.rets != nil && !issued.Before(s.retSince) {
+		return nil
+	}
+	since := issued
+	if wider := s.opened.Add(-2 * s.opened.Sub(s.retSince)); s.rets != nil && wider.Before(since) {
+		since = wider
+	}
+	rets := map[string]bool{}
+	err := audit.Scan(s.log.Dir(), audit.Filter{Action: "job.return", Since: since}, func(e audit.Entry, _ []byte) error {
+		rets[e.JID+"."+e.Target] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("auditlog: read recorded returns: %w", err)
+	}
+	s.rets, s.retSince = rets, since
+	return nil
 }
 
 // SealEvery seals the current segment every interval when entries were

@@ -5,8 +5,8 @@
 // was offline gets its waiting envelopes when it says hello: the master
 // walks its queue subject and forwards what has not expired, so minions
 // need neither JetStream permissions nor a consumer of their own. Returns
-// are captured by ReturnStream and reach waiting callers only once
-// stored; a go-memdb index of jobs and returns, rebuilt from the streams
+// are captured by ReturnStream and are indexed and reach waiting callers
+// only once stored and recorded (OnReturn); a go-memdb index of jobs and returns, rebuilt from the streams
 // at start, answers `jobs list`, `jobs show` and `jobs active`.
 package jobs
 
@@ -59,8 +59,10 @@ type Dispatcher struct {
 	jids   proto.JIDGen
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]*collector // jid -> collector
+	mu        sync.Mutex
+	pending   map[string]*collector // jid -> collector
+	recording map[string]bool       // jid.id of returns being recorded
+	replaying sync.WaitGroup        // returns replayed at start, being recorded
 
 	st      *store
 	res     *Resolver
@@ -81,9 +83,12 @@ type Dispatcher struct {
 	// envelope is sent; an error refuses the job. The master records the
 	// job in its audit log here.
 	BeforePublish func(ctx context.Context, job proto.Job, minions []string) error
-	// OnReturn, when set, is called once for every return newly stored
-	// while the master runs (not for those replayed at start), so the
-	// master can audit returns of asynchronous jobs too.
+	// OnReturn, when set, records a return before anyone sees it: the
+	// return is indexed and delivered only once it succeeds. It is
+	// called for every return stored while the master runs and for
+	// every return replayed at start that the index does not hold, so
+	// it must skip a return it already recorded (the master's
+	// auditlog.Sink.JobReturn does).
 	OnReturn func(ctx context.Context, r proto.Return) error
 	// Connected, when set, tells whether a minion is connected right
 	// now; `run -v` and `jobs show` report it for missing minions.
@@ -178,6 +183,9 @@ func (d *Dispatcher) Open(ctx context.Context, o Options) error {
 		d.stop()
 		return fmt.Errorf("jobs: load %s: %w", ReturnStream, ctx.Err())
 	}
+	// Replayed returns become visible once recorded; wait for them, so
+	// the queue below is checked against them.
+	d.replaying.Wait()
 	now := time.Now()
 	if err := replay(ctx, st.queue, func(m jetstream.Msg) {
 		var j proto.Job
@@ -281,8 +289,12 @@ func (d *Dispatcher) store() *store {
 	return d.st
 }
 
-// storedReturn handles one return read back from ReturnStream: index it,
-// drop the minion's queued envelope, and hand it to a waiting caller.
+// storedReturn handles one return read back from ReturnStream: record it
+// (OnReturn), then index it, drop the minion's queued envelope and hand
+// it to a waiting caller, so neither `jobs show` nor the caller sees a
+// return the audit log does not hold. Returns replayed at start (live
+// false) are recorded too; OnReturn skips those already recorded before
+// the restart (auditlog.Sink.JobReturn does), and Open waits for them.
 func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []byte, seq uint64, live bool) {
 	tok, jid, ok := proto.SplitTokenSubject(subject, proto.ReturnPrefix)
 	if !ok {
@@ -309,26 +321,68 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 		return
 	}
 	r.ID = id
-	if st == nil || !st.indexReturn(&returnRecord{JID: jid, ID: id, Seq: seq, Return: r}) {
+	if st == nil || st.hasReturn(jid, id) || !d.claim(jid, id) {
+		return // a duplicate, or one being recorded right now
+	}
+	rec := &returnRecord{JID: jid, ID: id, Seq: seq, Return: r}
+	if d.OnReturn == nil {
+		d.release(jid, id)
+		d.returned(st, tok, rec)
 		return
 	}
-	st.dequeueAsync(jid, id)
-	if !live || d.OnReturn == nil {
-		d.deliver(tok, r)
-		return
+	// Each return is recorded on its own goroutine so that a burst of
+	// returns shares the audit log's fsyncs instead of queueing behind
+	// them.
+	if !live {
+		d.replaying.Add(1)
 	}
-	// A waiting caller sees the return only once it is recorded; each
-	// return is recorded on its own goroutine so that a burst of returns
-	// shares the audit log's fsyncs instead of queueing behind them.
 	go func() {
+		if !live {
+			defer d.replaying.Done()
+		}
+		defer d.release(jid, id)
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := d.OnReturn(actx, r); err != nil {
-			d.log.Error("return not recorded in the audit log; not reported to the waiting caller", "jid", jid, "id", id, "err", err)
+			// Left out of the index: a later start replays it and
+			// records it then.
+			d.log.Error("return not recorded in the audit log; not shown or reported until it is", "jid", jid, "id", id, "err", err)
 			return
 		}
-		d.deliver(tok, r)
+		d.returned(st, tok, rec)
 	}()
+}
+
+// returned makes a recorded return visible: indexed, its envelope
+// dropped from the queue, handed to a waiting caller.
+func (d *Dispatcher) returned(st *store, tok string, rec *returnRecord) {
+	if !st.indexReturn(rec) {
+		return
+	}
+	st.dequeueAsync(rec.JID, rec.ID)
+	d.deliver(tok, rec.Return)
+}
+
+// claim marks the return of (jid, id) as being recorded; it reports
+// false when it already is, so a return stored twice is recorded once.
+func (d *Dispatcher) claim(jid, id string) bool {
+	k := jid + "." + id
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recording == nil {
+		d.recording = map[string]bool{}
+	}
+	if d.recording[k] {
+		return false
+	}
+	d.recording[k] = true
+	return true
+}
+
+func (d *Dispatcher) release(jid, id string) {
+	d.mu.Lock()
+	delete(d.recording, jid+"."+id)
+	d.mu.Unlock()
 }
 
 // deliver hands a stored return to the caller waiting for its job.
