@@ -100,6 +100,8 @@ func testRekey(t *testing.T, rebuilt bool) {
 	local := minionLocal(t, mp.dir)
 	if out, err := minionVerify(t, mp.dir); err != nil || !strings.HasPrefix(out, "ok ") {
 		t.Fatalf("brine-minion audit verify: %v\n%s", err, out)
+	} else {
+		t.Logf("brine-minion audit verify:\n%s", out)
 	}
 	rotations := 0
 	for _, e := range local {
@@ -132,6 +134,7 @@ func testRekey(t *testing.T, rebuilt bool) {
 	if !strings.Contains(out, "ok minion "+id+" epoch 1:") || !strings.Contains(out, want2) {
 		t.Fatalf("audit verify output:\n%s", out)
 	}
+	t.Logf("brine-master audit verify:\n%s", out)
 	// Each epoch is gapless and without duplicates: seqs run 1..n across
 	// both when the log was kept, and restart at 1 in a rebuilt one.
 	epochs := splitEpochs(fwd)
