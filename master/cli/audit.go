@@ -377,6 +377,7 @@ func auditVerify(g Global, f auditFlags, o IO) (int, error) {
 func (c *Client) verifyMinionLog(m proto.AuditMinionLog, out string, w io.Writer) (bool, error) {
 	epochs := max(m.Epoch, 1)
 	var prev audit.Report
+	prevKey := ""
 	ok := true
 	for e := 1; e <= epochs; e++ {
 		lines, nkey, key, err := c.readMinionLog(m.ID, e)
@@ -389,7 +390,13 @@ func (c *Client) verifyMinionLog(m proto.AuditMinionLog, out string, w io.Writer
 		var trusted func(string) bool
 		start, signer := audit.Position{}, ""
 		if e > 1 && !auditlog.StartsLog(lines) {
+			// Until its key.rotated entry, the epoch's checkpoints are by
+			// the key the epoch before ended with (its own key when it
+			// had no checkpoint).
 			start, signer = prev.End, prev.Key
+			if signer == "" {
+				signer = prevKey
+			}
 		}
 		if key != "" {
 			trusted = func(pk string) bool { return pk == key || (signer != "" && pk == signer) }
@@ -426,7 +433,7 @@ func (c *Client) verifyMinionLog(m proto.AuditMinionLog, out string, w io.Writer
 				return false, nil // later epochs cannot be placed
 			}
 		}
-		prev = rep
+		prev, prevKey = rep, key
 	}
 	return ok, nil
 }
