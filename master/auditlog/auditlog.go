@@ -157,19 +157,26 @@ func (s *Sink) JobReturn(ctx context.Context, r proto.Return) error {
 	if err != nil || !issued.Before(s.opened) {
 		return s.Record(ctx, e)
 	}
+	// The lock is not held over Record, so these returns still share
+	// the log's fsyncs; the dispatcher never hands over one return twice
+	// at once.
+	k := r.JID + "." + r.ID
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadReturns(issued); err != nil {
+	err = s.loadReturns(issued)
+	seen := s.rets[k]
+	s.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	k := r.JID + "." + r.ID
-	if s.rets[k] {
+	if seen {
 		return nil
 	}
 	if err := s.Record(ctx, e); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.rets[k] = true
+	s.mu.Unlock()
 	return nil
 }
 

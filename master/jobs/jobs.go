@@ -63,6 +63,8 @@ type Dispatcher struct {
 	pending   map[string]*collector // jid -> collector
 	recording map[string]bool       // jid.id of returns being recorded
 	replaying sync.WaitGroup        // returns replayed at start, being recorded
+	// replaySlots bounds the replayed returns recorded at once.
+	replaySlots chan struct{}
 
 	st      *store
 	res     *Resolver
@@ -115,7 +117,8 @@ func New(nc *nats.Conn, signer proto.Signer, master string, ttl time.Duration, l
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{nc: nc, signer: signer, master: master, ttl: ttl, log: log, pending: map[string]*collector{}, timeout: 10 * time.Second}
+	return &Dispatcher{nc: nc, signer: signer, master: master, ttl: ttl, log: log, pending: map[string]*collector{}, timeout: 10 * time.Second,
+		replaySlots: make(chan struct{}, 64)}
 }
 
 // Open creates the job streams, rebuilds the index from them and starts
@@ -333,12 +336,15 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 	// Each return is recorded on its own goroutine so that a burst of
 	// returns shares the audit log's fsyncs instead of queueing behind
 	// them.
+	// At start, all of a long retention replays at once: at most
+	// replayWorkers of them are recorded at a time.
 	if !live {
 		d.replaying.Add(1)
+		d.replaySlots <- struct{}{}
 	}
 	go func() {
 		if !live {
-			defer d.replaying.Done()
+			defer func() { <-d.replaySlots; d.replaying.Done() }()
 		}
 		defer d.release(jid, id)
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
