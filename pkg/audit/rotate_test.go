@@ -207,3 +207,26 @@ func TestUnrecordedKeySwitchNeedsBothKeysTrusted(t *testing.T) {
 		t.Fatalf("only the old key trusted: %v", err)
 	}
 }
+
+func TestKeyRotationTwiceWithoutSealBetween(t *testing.T) {
+	a, b, c := NewEd25519Signer(newKey(t)), NewEd25519Signer(newKey(t)), NewEd25519Signer(newKey(t))
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{Signer: a})
+	appendN(t, l, 3, "alice")
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	// a -> b recorded by a process that died before sealing ...
+	if _, err := l.Append(Entry{Actor: "audit", Action: ActionKeyRotated, Target: b.PublicKey(), Outcome: "ok",
+		Detail: map[string]any{"old_key": a.PublicKey(), "new_key": b.PublicKey()}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// ... and the next start already has another key.
+	l = mustOpen(t, dir, Options{Signer: c})
+	l.Close()
+	rep := mustVerify(t, dir, trust(c.PublicKey()))
+	if rep.Rotations != 2 || rep.Key != c.PublicKey() {
+		t.Fatalf("report = %+v", rep)
+	}
+}

@@ -228,8 +228,12 @@ func (c *chain) checkEra(signer, file string, lineNo int, seq uint64) *Problem {
 		}
 		return c.problem(file, lineNo, seq, "checkpoint signed by %s, but the log's key since %s is %s (a key change needs a key.rotated entry)", signer, since, c.eraKey)
 	}
+	// This checkpoint covers every rotation before it (one whose own seal
+	// was lost in a crash included).
 	if n := len(c.rots); n > 0 && !c.rots[n-1].covered {
-		c.rots[n-1].covered = true
+		for i := n - 1; i >= 0 && !c.rots[i].covered; i-- {
+			c.rots[i].covered = true
+		}
 		if c.trusted != nil {
 			c.vouch()
 		}
