@@ -285,13 +285,14 @@ type verifyResult struct {
 	Checkpoints int      `json:"checkpoints"`
 	Signed      int      `json:"signed"`
 	Unsigned    uint64   `json:"unsigned_tail"`
+	Rotations   int      `json:"key_rotations,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
 	Problem     string   `json:"problem,omitempty"`
 }
 
 func resultOf(name string, rep audit.Report, err error) verifyResult {
 	r := verifyResult{Log: name, OK: err == nil, Entries: rep.Entries, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq,
-		Checkpoints: rep.Checkpoints, Signed: rep.Signed, Unsigned: rep.Unsigned, Warnings: rep.Warnings}
+		Checkpoints: rep.Checkpoints, Signed: rep.Signed, Unsigned: rep.Unsigned, Rotations: rep.Rotations, Warnings: rep.Warnings}
 	if err != nil {
 		r.Problem = err.Error()
 	}

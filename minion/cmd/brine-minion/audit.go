@@ -126,7 +126,7 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 	}
 	if *out == "json" {
 		r := map[string]any{"log": adir, "ok": verr == nil, "entries": rep.Entries, "last_seq": rep.LastSeq,
-			"checkpoints": rep.Checkpoints, "signed": rep.Signed, "unsigned_tail": rep.Unsigned, "warnings": rep.Warnings}
+			"checkpoints": rep.Checkpoints, "signed": rep.Signed, "unsigned_tail": rep.Unsigned, "key_rotations": rep.Rotations, "warnings": rep.Warnings}
 		if verr != nil {
 			r["problem"] = verr.Error()
 		}
