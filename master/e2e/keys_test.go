@@ -497,11 +497,28 @@ func TestMasterFingerFlag(t *testing.T) {
 	bad := startMinion(t, m, "bad", filepath.Join(tmp, "bad"), "--master-finger", wrong)
 	startMinion(t, m, "good", filepath.Join(tmp, "good"), "--master-finger", right)
 	badTLS := startMinion(t, m, "badtls", filepath.Join(tmp, "badtls"), "--master-tls-finger", wrong)
+	// The same through the minion's config file, and the flag over it.
+	cfg := filepath.Join(tmp, "minion.yaml")
+	if err := os.WriteFile(cfg, []byte("master_finger: "+strconv.Quote(wrong)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	minionWithConfig := func(id string, extra ...string) *proc {
+		args := append([]string{"--config", cfg, "--id", id, "--master", m.url, "--data-dir", filepath.Join(tmp, id), "--log-level", "debug"}, extra...)
+		return start(t, "brine-minion", args...)
+	}
+	cfgBad := minionWithConfig("cfgbad")
+	cfgOver := minionWithConfig("cfgover", "--master-finger", right)
 	waitFor(t, 20*time.Second, "pending", func() bool {
 		pre := m.keyLists(t)["minions_pre"]
-		return contains(pre, "bad") && contains(pre, "good")
+		return contains(pre, "bad") && contains(pre, "good") && contains(pre, "cfgbad") && contains(pre, "cfgover")
 	})
-	m.mustCLI(t, "key", "accept", "bad", "good", "-y")
+	m.mustCLI(t, "key", "accept", "bad", "good", "cfg*", "-y")
+	waitFor(t, 20*time.Second, "config master_finger refused, flag over it accepted", func() bool {
+		return strings.Contains(cfgBad.out.String(), "is not master_finger "+wrong) && strings.Contains(cfgOver.out.String(), "receiving jobs")
+	})
+	if strings.Contains(cfgBad.out.String(), "receiving jobs") {
+		t.Fatalf("master_finger in the config ignored:\n%s", cfgBad.out.String())
+	}
 	waitFor(t, 20*time.Second, "loud refusal", func() bool {
 		return strings.Contains(bad.out.String(), "level=ERROR") && strings.Contains(bad.out.String(), "is not master_finger "+wrong)
 	})
