@@ -11,8 +11,17 @@ import (
 // which the master loads at its next start. What the operator may run is
 // limited by the `acl:` section of the master's config.
 func operatorCmd(g Global, args []string, io IO) (int, error) {
+	const usage = `usage: brine-master operator add NAME
+Creates another operator's credential in DATA_DIR/operators/NAME.nk (0600),
+loaded at the master's next start. Limit what it may run with acl: in the
+master config; use it with --operator NAME --operator-key FILE.
+`
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprint(io.Out, usage)
+		return 0, nil
+	}
 	if len(args) != 2 || args[0] != "add" {
-		fmt.Fprintln(io.Err, "usage: brine-master operator add NAME")
+		fmt.Fprint(io.Err, usage)
 		return 2, nil
 	}
 	// Only the data dir matters here; the master need not be running.

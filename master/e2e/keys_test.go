@@ -563,6 +563,8 @@ func TestHelp(t *testing.T) {
 		{"brine-master", []string{"key", "--help"}, []string{"-A (all)", "--include-rejected", "--out json|yaml|txt"}},
 		{"brine-master", []string{"key", "-h"}, []string{"finger"}},
 		{"brine-master", []string{"serve", "--help"}, []string{"usage: brine-master serve", "-listen", "-log-level", "-data-dir"}},
+		{"brine-master", []string{"operator", "--help"}, []string{"operator add NAME", "--operator-key"}},
+		{"brine-master", []string{"audit", "--help"}, []string{"verify"}},
 		{"brine-minion", []string{"--help"}, []string{"daemon", "call"}},
 		{"brine-minion", []string{"daemon", "--help"}, []string{"--master-finger", "-master-tls-finger", "-data-dir"}},
 	} {
