@@ -23,6 +23,10 @@ func jobsCmd(g Global, args []string, io IO) (int, error) {
 	if len(args) == 0 {
 		return 2, errors.New(jobsUsage)
 	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" || (len(args) > 1 && (args[1] == "-h" || args[1] == "--help")) {
+		fmt.Fprintln(io.Out, jobsUsage)
+		return 0, nil
+	}
 	sub := args[0]
 	var pos []string
 	var req jobs.ListRequest

@@ -246,6 +246,10 @@ func printTargetError(w io.Writer, te *jobs.TargetError) {
 const noMatch = "No minions matched the target. No command was sent, no jid was assigned."
 
 func runCmd(g Global, args []string, io IO) (int, error) {
+	if wantsHelp(args) {
+		fmt.Fprintln(io.Out, runUsage)
+		return 0, nil
+	}
 	r, err := parseRunArgs(args)
 	if err != nil {
 		return 2, err
@@ -466,4 +470,21 @@ func (c *Client) callUntilLost(verb string, req, out any, timeout time.Duration)
 	}
 	fixNumbers(out) // retcode 0 and __run_num__ 3 print as integers, as in salt
 	return nil
+}
+
+// wantsHelp reports whether -h or --help comes before the function, where
+// it asks for usage; after the function it is an argument to it.
+func wantsHelp(args []string) bool {
+	pos := 0
+	for _, a := range args {
+		switch {
+		case a == "-h" || a == "--help":
+			return pos < 2
+		case a == "--":
+			return false
+		case !strings.HasPrefix(a, "-"):
+			pos++
+		}
+	}
+	return false
 }

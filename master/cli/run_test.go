@@ -94,3 +94,20 @@ func TestParseRunArgsKeepsLongIntegers(t *testing.T) {
 		t.Fatalf("kwarg jid %#v, want the digits as given", r.kwargs["jid"])
 	}
 }
+
+func TestRunWantsHelp(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--help"}, true},
+		{[]string{"-G", "os:Debian", "-h"}, true},
+		{[]string{"web1", "cmd.run", "--help"}, false}, // an argument to the function
+		{[]string{"--", "--help"}, false},
+		{[]string{"web1", "test.ping"}, false},
+	} {
+		if got := wantsHelp(c.args); got != c.want {
+			t.Errorf("wantsHelp(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
