@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/execmod"
@@ -162,6 +164,19 @@ func newPkgTestEnv(t *testing.T) *pkgTestEnv {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		t.Fatal("apt-get not found: this tier needs a Debian host")
 	}
+	// The test owns the host's package database while it runs: another
+	// run of it on the same host (a second checkout, a developer's loop)
+	// would install and remove the same package underneath it. An
+	// advisory lock serialises such runs; the kernel drops it if the test
+	// process dies.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "brine-live-apt.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("open apt test lock: %v", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("take apt test lock: %v", err)
+	}
+	t.Cleanup(func() { lock.Close() })
 	e := &pkgTestEnv{t: t, reg: execmod.Builtin(), audit: &pkgTestAudit{}, mod: states.Pkg()}
 	// The archive must be reachable: a stale or failing package database
 	// would make every result below meaningless, so fail loudly.
