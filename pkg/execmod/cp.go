@@ -181,18 +181,7 @@ func cpCacheFile(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("cp.cache_file", kw, "path"); err != nil {
-		return nil, err
-	}
-	src, err := Str(kw, "path", "")
-	if err != nil {
-		return nil, err
-	}
-	env, err := saltenvOf(c, kw)
-	if err != nil {
-		return nil, err
-	}
-	fc, err := files(c, "cp.cache_file")
+	src, env, fc, err := cpSource(c, "cp.cache_file", kw)
 	if err != nil {
 		return nil, err
 	}
@@ -206,62 +195,68 @@ func cpCacheFile(c *Context, args []any, kwargs map[string]any) (any, error) {
 	return p, nil
 }
 
-func cpGetFileStr(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("cp.get_file_str", args, kwargs, "path", "saltenv")
+// cpSource reads the path= and saltenv= that every cp function fetching
+// one file takes, and finds the file client to fetch it with, so they all
+// check their arguments in the same order with the same errors.
+func cpSource(c *Context, fn string, kw map[string]any) (src, env string, fc FileClient, err error) {
+	if err := Require(fn, kw, "path"); err != nil {
+		return "", "", nil, err
+	}
+	src, err = Str(kw, "path", "")
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	if err := Require("cp.get_file_str", kw, "path"); err != nil {
-		return nil, err
-	}
-	src, err := Str(kw, "path", "")
+	env, err = saltenvOf(c, kw)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	env, err := saltenvOf(c, kw)
+	fc, err = files(c, fn)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	fc, err := files(c, "cp.get_file_str")
+	return src, env, fc, nil
+}
+
+// cpRead fetches the content of one file for the cp functions that take
+// only path= and saltenv=; found is false (and err nil) when the server
+// does not have the file, which Salt answers with False.
+func cpRead(c *Context, fn string, args []any, kwargs map[string]any) (data []byte, found bool, err error) {
+	kw, err := Bind(fn, args, kwargs, "path", "saltenv")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	data, err := fc.Read(c.Context(), withEnv(src, env))
+	src, env, fc, err := cpSource(c, fn, kw)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err = fc.Read(c.Context(), withEnv(src, env))
 	if err != nil {
 		if isMissing(err) {
-			return false, nil
+			return nil, false, nil
 		}
-		return nil, fmt.Errorf("cp.get_file_str: %w", err)
+		return nil, false, fmt.Errorf("%s: %w", fn, err)
+	}
+	return data, true, nil
+}
+
+func cpGetFileStr(c *Context, args []any, kwargs map[string]any) (any, error) {
+	data, found, err := cpRead(c, "cp.get_file_str", args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return false, nil
 	}
 	return string(data), nil
 }
 
 func cpHashFile(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("cp.hash_file", args, kwargs, "path", "saltenv")
+	data, found, err := cpRead(c, "cp.hash_file", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("cp.hash_file", kw, "path"); err != nil {
-		return nil, err
-	}
-	src, err := Str(kw, "path", "")
-	if err != nil {
-		return nil, err
-	}
-	env, err := saltenvOf(c, kw)
-	if err != nil {
-		return nil, err
-	}
-	fc, err := files(c, "cp.hash_file")
-	if err != nil {
-		return nil, err
-	}
-	data, err := fc.Read(c.Context(), withEnv(src, env))
-	if err != nil {
-		if isMissing(err) {
-			return false, nil
-		}
-		return nil, fmt.Errorf("cp.hash_file: %w", err)
+	if !found {
+		return false, nil
 	}
 	return map[string]any{"hash_type": "sha256", "hsum": strings.TrimPrefix(sumOf(data), "sha256:")}, nil
 }
