@@ -321,28 +321,39 @@ func resolveTargets(ctx context.Context, mgr pkgmgr.Manager, targets []PkgTarget
 	return out, nil
 }
 
-func (m PkgModule) uninstall(c *Context, fn string, args []any, kwargs map[string]any, purge bool) (any, error) {
+// namedPkgs binds name= or pkgs=, finds the package manager and reads what
+// is installed: the start pkg.remove, pkg.purge, pkg.hold and pkg.unhold
+// share, so they check and fail alike.
+func (m PkgModule) namedPkgs(c *Context, fn string, args []any, kwargs map[string]any) (map[string]any, []PkgTarget, pkgmgr.Manager, pkgmgr.Inventory, error) {
 	kw, err := Bind(fn, args, kwargs, "name", "pkgs")
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, pkgmgr.Inventory{}, err
 	}
 	name, err := Str(kw, "name", "")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, nil, nil, pkgmgr.Inventory{}, fmt.Errorf("%s: %w", fn, err)
 	}
 	targets, err := PkgTargets(name, nil, kw["pkgs"])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, nil, nil, pkgmgr.Inventory{}, fmt.Errorf("%s: %w", fn, err)
 	}
 	mgr, err := m.manager(c)
+	if err != nil {
+		return nil, nil, nil, pkgmgr.Inventory{}, err
+	}
+	inv, err := mgr.List(c.Context())
+	if err != nil {
+		return nil, nil, nil, pkgmgr.Inventory{}, fmt.Errorf("%s: %w", fn, err)
+	}
+	return kw, targets, mgr, inv, nil
+}
+
+func (m PkgModule) uninstall(c *Context, fn string, args []any, kwargs map[string]any, purge bool) (any, error) {
+	_, targets, mgr, before, err := m.namedPkgs(c, fn, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.Context()
-	before, err := mgr.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
 	var names []string
 	for _, t := range targets {
 		_, inst := before.Installed[t.Name]
@@ -704,27 +715,11 @@ func (m PkgModule) unhold(c *Context, args []any, kwargs map[string]any) (any, e
 // setHold holds or releases each package, reporting per package in
 // Salt's shape; in test mode it only says what it would do.
 func (m PkgModule) setHold(c *Context, fn string, args []any, kwargs map[string]any, hold bool) (any, error) {
-	kw, err := Bind(fn, args, kwargs, "name", "pkgs")
-	if err != nil {
-		return nil, err
-	}
-	name, err := Str(kw, "name", "")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	targets, err := PkgTargets(name, nil, kw["pkgs"])
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	mgr, err := m.manager(c)
+	kw, targets, mgr, inv, err := m.namedPkgs(c, fn, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.Context()
-	inv, err := mgr.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
 	test, _ := Bool(kw, "test", c.Test)
 	out := map[string]any{}
 	for _, t := range targets {
