@@ -87,43 +87,66 @@ func grainsGet(c *Context, args []any, kwargs map[string]any) (any, error) {
 }
 
 func grainsLs(c *Context, _ []any, _ map[string]any) (any, error) {
-	keys := make([]string, 0, len(grainsOf(c)))
-	for k := range grainsOf(c) {
+	return sortedKeys(grainsOf(c)), nil
+}
+
+// sortedKeys lists a map's keys in order, the answer of grains.ls,
+// pillar.ls and pillar.keys.
+func sortedKeys(m map[string]any) []any {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return toAnyList(keys), nil
+	return toAnyList(keys)
 }
 
 func grainsHasValue(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("grains.has_value", args, kwargs, "key")
+	return hasValue("grains.has_value", grainsOf(c), args, kwargs)
+}
+
+// hasValue implements grains.has_value and pillar.has_value: whether the
+// ':'-path key exists in data, whatever its value.
+func hasValue(fn string, data map[string]any, args []any, kwargs map[string]any) (any, error) {
+	kw, err := Bind(fn, args, kwargs, "key")
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("grains.has_value", kw, "key"); err != nil {
+	if err := Require(fn, kw, "key"); err != nil {
 		return nil, err
 	}
 	key, err := Str(kw, "key", "")
 	if err != nil {
 		return nil, err
 	}
-	_, ok := Traverse(grainsOf(c), key, DefaultDelimiter)
+	_, ok := Traverse(data, key, DefaultDelimiter)
 	return ok, nil
 }
 
 func grainsFilterBy(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("grains.filter_by", args, kwargs, "lookup_dict", "grain", "merge", "default", "base")
+	return filterByCall("grains.filter_by", "grain", "os_family", grainsOf(c), args, kwargs)
+}
+
+// filterByCall reads the arguments grains.filter_by and pillar.filter_by
+// share and runs FilterBy over data; pathArg names the argument holding
+// the path (grain= or pillar=), which is required when pathDef is "".
+func filterByCall(fn, pathArg, pathDef string, data map[string]any, args []any, kwargs map[string]any) (any, error) {
+	kw, err := Bind(fn, args, kwargs, "lookup_dict", pathArg, "merge", "default", "base")
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("grains.filter_by", kw, "lookup_dict"); err != nil {
+	required := []string{"lookup_dict"}
+	if pathDef == "" {
+		required = append(required, pathArg)
+	}
+	if err := Require(fn, kw, required...); err != nil {
 		return nil, err
 	}
 	lookup, err := Map(kw, "lookup_dict")
 	if err != nil {
 		return nil, err
 	}
-	grain, err := Str(kw, "grain", "os_family")
+	path, err := Str(kw, pathArg, pathDef)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +162,7 @@ func grainsFilterBy(c *Context, args []any, kwargs map[string]any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return FilterBy(lookup, grain, grainsOf(c), merge, def, base)
+	return FilterBy(lookup, path, data, merge, def, base)
 }
 
 // mergeArg reads filter_by's merge argument. Like Salt's `if merge:`, a

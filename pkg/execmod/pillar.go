@@ -3,7 +3,6 @@ package execmod
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 )
 
 // registerPillar adds Salt's pillar module, the read side of the
@@ -131,12 +130,7 @@ func pillarRaw(c *Context, args []any, kwargs map[string]any) (any, error) {
 }
 
 func pillarLs(c *Context, _ []any, _ map[string]any) (any, error) {
-	keys := make([]string, 0, len(pillarOf(c)))
-	for k := range pillarOf(c) {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return toAnyList(keys), nil
+	return sortedKeys(pillarOf(c)), nil
 }
 
 func pillarKeys(c *Context, args []any, kwargs map[string]any) (any, error) {
@@ -163,57 +157,13 @@ func pillarKeys(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("Pillar value in key %s is not a dict", key)
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return toAnyList(keys), nil
+	return sortedKeys(m), nil
 }
 
 func pillarHasValue(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("pillar.has_value", args, kwargs, "key")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("pillar.has_value", kw, "key"); err != nil {
-		return nil, err
-	}
-	key, err := Str(kw, "key", "")
-	if err != nil {
-		return nil, err
-	}
-	_, ok := Traverse(pillarOf(c), key, DefaultDelimiter)
-	return ok, nil
+	return hasValue("pillar.has_value", pillarOf(c), args, kwargs)
 }
 
 func pillarFilterBy(c *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("pillar.filter_by", args, kwargs, "lookup_dict", "pillar", "merge", "default", "base")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("pillar.filter_by", kw, "lookup_dict", "pillar"); err != nil {
-		return nil, err
-	}
-	lookup, err := Map(kw, "lookup_dict")
-	if err != nil {
-		return nil, err
-	}
-	path, err := Str(kw, "pillar", "")
-	if err != nil {
-		return nil, err
-	}
-	def, err := Str(kw, "default", "default")
-	if err != nil {
-		return nil, err
-	}
-	base, err := Str(kw, "base", "")
-	if err != nil {
-		return nil, err
-	}
-	merge, err := mergeArg(kw)
-	if err != nil {
-		return nil, err
-	}
-	return FilterBy(lookup, path, pillarOf(c), merge, def, base)
+	return filterByCall("pillar.filter_by", "pillar", "", pillarOf(c), args, kwargs)
 }
