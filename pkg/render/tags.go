@@ -66,6 +66,63 @@ func withContext(args *parser.Parser) (bool, error) {
 	return false, nil
 }
 
+// parseFileArg parses the file expression every file-taking statement
+// (import, from, include, import_*) starts with, failing where it is
+// missing; stmt and what name the statement and the file in the error.
+func parseFileArg(p, args *parser.Parser, stmt, what string) (nodes.Expression, error) {
+	if args.End() {
+		return nil, args.Error(stmt+" needs "+what, p.Current())
+	}
+	return args.ParseExpression()
+}
+
+// runImport resolves and renders the template an import or from-import
+// names, returning its name and the context its top-level names were
+// set in.
+func runImport(r *exec.Renderer, st *renderState, current string, file nodes.Expression, with bool) (string, *exec.Context, error) {
+	name, err := evalName(r, st, current, file)
+	if err != nil {
+		return "", nil, err
+	}
+	ctx := importCtx(r, st, with)
+	if _, err := st.renderFile(name, ctx); err != nil {
+		return "", nil, err
+	}
+	return name, ctx, nil
+}
+
+// parseAs parses the `as name` that import, import_* and load_* bind
+// their result with.
+func parseAs(args *parser.Parser) (string, error) {
+	if args.MatchName("as") == nil {
+		return "", args.Error(`expected "as"`, args.Current())
+	}
+	alias := args.Match(tokens.Name)
+	if alias == nil {
+		return "", args.Error("expected a name after \"as\"", args.Current())
+	}
+	return alias.Val, nil
+}
+
+// parseImportAs parses the whole of `"file" as name [with context]`, the
+// arguments import and import_yaml/json/text share; stmt names the
+// statement and what the file expression is in their errors.
+func parseImportAs(p, args *parser.Parser, stmt, what string) (file nodes.Expression, as string, with bool, err error) {
+	if file, err = parseFileArg(p, args, stmt, what); err != nil {
+		return nil, "", false, err
+	}
+	if as, err = parseAs(args); err != nil {
+		return nil, "", false, err
+	}
+	if with, err = withContext(args); err != nil {
+		return nil, "", false, err
+	}
+	if !args.End() {
+		return nil, "", false, args.Error("unexpected tokens in "+stmt, args.Current())
+	}
+	return file, as, with, nil
+}
+
 type basePos struct{ loc *tokens.Token }
 
 func (b basePos) Position() *tokens.Token { return b.loc }
@@ -108,12 +165,8 @@ func (s *importStmt) String() string { return fmt.Sprintf("import(line %d)", s.l
 
 func (s *importStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
 	st := stateOf(r.Environment.Context)
-	name, err := evalName(r, st, s.current, s.file)
+	name, ctx, err := runImport(r, st, s.current, s.file, s.with)
 	if err != nil {
-		return err
-	}
-	ctx := importCtx(r, st, s.with)
-	if _, err := st.renderFile(name, ctx); err != nil {
 		return err
 	}
 	r.Environment.Context.Set(s.as, &templateModule{name: name, ctx: ctx})
@@ -122,27 +175,9 @@ func (s *importStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) e
 
 func importParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 	s := &importStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
-	if args.End() {
-		return nil, args.Error("import needs a template name", p.Current())
-	}
-	expr, err := args.ParseExpression()
-	if err != nil {
+	var err error
+	if s.file, s.as, s.with, err = parseImportAs(p, args, "import", "a template name"); err != nil {
 		return nil, err
-	}
-	s.file = expr
-	if args.MatchName("as") == nil {
-		return nil, args.Error(`expected "as"`, args.Current())
-	}
-	alias := args.Match(tokens.Name)
-	if alias == nil {
-		return nil, args.Error("expected a name after \"as\"", args.Current())
-	}
-	s.as = alias.Val
-	if s.with, err = withContext(args); err != nil {
-		return nil, err
-	}
-	if !args.End() {
-		return nil, args.Error("unexpected tokens in import", args.Current())
 	}
 	return s, nil
 }
@@ -160,12 +195,8 @@ func (s *fromStmt) String() string { return fmt.Sprintf("from(line %d)", s.loc.L
 
 func (s *fromStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
 	st := stateOf(r.Environment.Context)
-	name, err := evalName(r, st, s.current, s.file)
+	name, ctx, err := runImport(r, st, s.current, s.file, s.with)
 	if err != nil {
-		return err
-	}
-	ctx := importCtx(r, st, s.with)
-	if _, err := st.renderFile(name, ctx); err != nil {
 		return err
 	}
 	for _, na := range s.names {
@@ -180,10 +211,7 @@ func (s *fromStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) err
 
 func fromParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 	s := &fromStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
-	if args.End() {
-		return nil, args.Error("from needs a template name", p.Current())
-	}
-	expr, err := args.ParseExpression()
+	expr, err := parseFileArg(p, args, "from", "a template name")
 	if err != nil {
 		return nil, err
 	}
@@ -257,10 +285,7 @@ func (s *includeStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) 
 
 func includeParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 	s := &includeStmt{basePos: basePos{position(args, p)}, current: currentName(p)}
-	if args.End() {
-		return nil, args.Error("include needs a template name", p.Current())
-	}
-	expr, err := args.ParseExpression()
+	expr, err := parseFileArg(p, args, "include", "a template name")
 	if err != nil {
 		return nil, err
 	}
@@ -368,27 +393,9 @@ func (s *importDataStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBloc
 func importDataParser(kind string) parser.ControlStructureParser {
 	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 		s := &importDataStmt{basePos: basePos{position(args, p)}, kind: kind, current: currentName(p)}
-		if args.End() {
-			return nil, args.Error("import_"+kind+" needs a file name", p.Current())
-		}
-		expr, err := args.ParseExpression()
-		if err != nil {
+		var err error
+		if s.file, s.as, s.with, err = parseImportAs(p, args, "import_"+kind, "a file name"); err != nil {
 			return nil, err
-		}
-		s.file = expr
-		if args.MatchName("as") == nil {
-			return nil, args.Error(`expected "as"`, args.Current())
-		}
-		alias := args.Match(tokens.Name)
-		if alias == nil {
-			return nil, args.Error("expected a name after \"as\"", args.Current())
-		}
-		s.as = alias.Val
-		if s.with, err = withContext(args); err != nil {
-			return nil, err
-		}
-		if !args.End() {
-			return nil, args.Error("unexpected tokens in import_"+kind, args.Current())
 		}
 		return s, nil
 	}
@@ -423,14 +430,11 @@ func (s *loadDataStmt) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock)
 func loadDataParser(kind string) parser.ControlStructureParser {
 	return func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 		s := &loadDataStmt{basePos: basePos{position(args, p)}, kind: kind}
-		if args.MatchName("as") == nil {
-			return nil, args.Error(`expected "as"`, args.Current())
+		as, err := parseAs(args)
+		if err != nil {
+			return nil, err
 		}
-		alias := args.Match(tokens.Name)
-		if alias == nil {
-			return nil, args.Error("expected a name after \"as\"", args.Current())
-		}
-		s.as = alias.Val
+		s.as = as
 		if !args.End() {
 			return nil, args.Error("unexpected tokens in load_"+kind, args.Current())
 		}
