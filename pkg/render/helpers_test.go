@@ -3,66 +3,14 @@ package render
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/fileclient"
 )
-
-// dirFiles is a minimal execmod.FileClient over one directory, enough to
-// serve salt:// reads to the renderer in tests.
-type dirFiles struct{ root string }
-
-func (d dirFiles) path(url string) (string, error) {
-	rel, ok := strings.CutPrefix(url, "salt://")
-	if !ok {
-		return "", fmt.Errorf("not a salt:// url: %q", url)
-	}
-	clean := filepath.Clean("/" + rel)
-	return filepath.Join(d.root, clean), nil
-}
-
-func (d dirFiles) Cache(ctx context.Context, url string) (string, error) { return d.path(url) }
-
-func (d dirFiles) Read(ctx context.Context, url string) ([]byte, error) {
-	p, err := d.path(url)
-	if err != nil {
-		return nil, err
-	}
-	return os.ReadFile(p)
-}
-
-func (d dirFiles) ListDirs(ctx context.Context) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(d.root, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.IsDir() && p != d.root {
-			rel, _ := filepath.Rel(d.root, p)
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return err
-	})
-	return out, err
-}
-
-func (d dirFiles) ListFiles(ctx context.Context, prefix string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(d.root, func(p string, e os.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			rel, _ := filepath.Rel(d.root, p)
-			rel = filepath.ToSlash(rel)
-			if strings.HasPrefix(rel, prefix) {
-				out = append(out, rel)
-			}
-		}
-		return err
-	})
-	sort.Strings(out)
-	return out, err
-}
 
 // testRegistry holds the few execution functions templates call in tests.
 func testRegistry() *execmod.Registry {
@@ -178,7 +126,7 @@ func tree(t testing.TB, files map[string]string) *execmod.Context {
 		Grains:   map[string]any{"os": "Debian", "os_family": "Debian", "id": "web1", "num_cpus": 4, "ipv4": []any{"127.0.0.1", "10.0.0.5"}},
 		Pillar:   map[string]any{"nginx": map[string]any{"port": 8080, "lookup": map[string]any{"user": "www"}}, "users": map[string]any{"alice": map[string]any{"uid": 1001}}},
 		Opts:     map[string]any{"id": "web1", "file_client": "local"},
-		Files:    dirFiles{root: root},
+		Files:    fileclient.NewLocal(root),
 		Registry: testRegistry(),
 		Saltenv:  "base",
 	}
