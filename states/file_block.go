@@ -49,14 +49,7 @@ func fileBlockreplace(r *Request) Result {
 	show := a.boolean("show_changes", true)
 	appendNewline := a.has("append_newline")
 	wantNewline := a.boolean("append_newline", false)
-	backup := ".bak"
-	if v, ok := a.m["backup"]; ok {
-		if b, isBool := v.(bool); isBool && !b {
-			backup = ""
-		} else {
-			backup = a.str("backup", ".bak")
-		}
-	}
+	backup := backupArg(a)
 	engine := a.str("template", "jinja")
 	vars := templateVars(a.mapping("defaults"), a.mapping("context"))
 	if a.err != nil {
@@ -128,25 +121,5 @@ func fileBlockreplace(r *Request) Result {
 			return out.failed("Cannot edit marked block. Markers were not found")
 		}
 	}
-	if next == string(cur) {
-		return out.ok("No changes needed to be made")
-	}
-	d := diff.Unified(string(cur), next, diff.Options{})
-	if show {
-		out.changes["diff"] = d
-	} else {
-		out.changes["diff"] = true
-	}
-	if r.Test() {
-		return out.pending("Changes would be made")
-	}
-	if backup != "" {
-		if err := os.WriteFile(name+backup, cur, 0o600); err != nil {
-			return out.failed(fmt.Sprintf("Unable to write backup %s: %v", name+backup, err))
-		}
-	}
-	if err := writeEdited(r, name, cur, []byte(next), true, d); err != nil {
-		return out.failed(err.Error())
-	}
-	return out.ok("Changes were made")
+	return commitEdit(r, out, name, cur, next, show, backup, "Changes would be made")
 }

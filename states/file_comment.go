@@ -17,14 +17,7 @@ func commentArgs(fn string, r *Request) (*modArgs, string, string, string, error
 	a := newModArgs(fn, r)
 	regex := a.str("regex", "")
 	char := a.str("char", "#")
-	backup := ".bak"
-	if v, ok := a.m["backup"]; ok {
-		if b, isBool := v.(bool); isBool && !b {
-			backup = ""
-		} else {
-			backup = a.str("backup", ".bak")
-		}
-	}
+	backup := backupArg(a)
 	if a.err != nil {
 		return a, "", "", "", a.err
 	}
@@ -55,13 +48,8 @@ func editLines(r *Request, out *outcome, name string, cur []byte, re *regexp.Reg
 		out.changes[name] = "updated"
 		return out.pending(testMsg)
 	}
-	if backup != "" {
-		if err := os.WriteFile(name+backup, cur, 0o600); err != nil {
-			return out.failed(fmt.Sprintf("Unable to write backup %s: %v", name+backup, err))
-		}
-	}
-	if err := writeEdited(r, name, cur, []byte(next), true, d); err != nil {
-		return out.failed(err.Error())
+	if msg := installEdit(r, name, cur, next, d, backup); msg != "" {
+		return out.failed(msg)
 	}
 	out.changes["diff"] = d
 	return out.ok(okMsg)

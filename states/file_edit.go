@@ -27,6 +27,57 @@ func writeEdited(r *Request, name string, before, after []byte, existed bool, d 
 	return nil
 }
 
+// backupArg reads backup= as file.replace, file.blockreplace and
+// file.comment take it: a suffix for the copy kept of the old file,
+// ".bak" by default, and False for no copy.
+func backupArg(a *modArgs) string {
+	v, ok := a.m["backup"]
+	if !ok {
+		return ".bak"
+	}
+	if b, isBool := v.(bool); isBool && !b {
+		return ""
+	}
+	return a.str("backup", ".bak")
+}
+
+// commitEdit finishes file.replace and file.blockreplace alike once the
+// new text is known: nothing to do, the diff (or only that there is one),
+// pendingMsg in test mode, else the backup and the write.
+func commitEdit(r *Request, out *outcome, name string, cur []byte, next string, show bool, backup, pendingMsg string) Result {
+	if next == string(cur) {
+		return out.ok("No changes needed to be made")
+	}
+	d := diff.Unified(string(cur), next, diff.Options{})
+	if show {
+		out.changes["diff"] = d
+	} else {
+		out.changes["diff"] = true
+	}
+	if r.Test() {
+		return out.pending(pendingMsg)
+	}
+	if msg := installEdit(r, name, cur, next, d, backup); msg != "" {
+		return out.failed(msg)
+	}
+	return out.ok("Changes were made")
+}
+
+// installEdit keeps the old content under name+backup when backup is set,
+// then writes next over the existing file; a non-empty return is the
+// failure comment for the state.
+func installEdit(r *Request, name string, cur []byte, next, d, backup string) string {
+	if backup != "" {
+		if err := os.WriteFile(name+backup, cur, 0o600); err != nil {
+			return fmt.Sprintf("Unable to write backup %s: %v", name+backup, err)
+		}
+	}
+	if err := writeEdited(r, name, cur, []byte(next), true, d); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
 // wsRegex builds Salt's whitespace-insensitive pattern for a text chunk:
 // every line must appear with its words separated by any whitespace.
 func wsRegex(chunk string) *regexp.Regexp {
@@ -255,14 +306,7 @@ func fileReplace(r *Request) Result {
 	show := a.boolean("show_changes", true)
 	ignoreMissing := a.boolean("ignore_if_missing", false)
 	literal := a.boolean("backslash_literal", false)
-	backup := ".bak"
-	if v, ok := a.m["backup"]; ok {
-		if b, isBool := v.(bool); isBool && !b {
-			backup = ""
-		} else {
-			backup = a.str("backup", ".bak")
-		}
-	}
+	backup := backupArg(a)
 	if a.err != nil {
 		return argFail(name, a.err)
 	}
@@ -320,27 +364,7 @@ func fileReplace(r *Request) Result {
 		}
 		return out.failed("Pattern not found")
 	}
-	if next == text {
-		return out.ok("No changes needed to be made")
-	}
-	d := diff.Unified(text, next, diff.Options{})
-	if show {
-		out.changes["diff"] = d
-	} else {
-		out.changes["diff"] = true
-	}
-	if r.Test() {
-		return out.pending("Changes would have been made")
-	}
-	if backup != "" {
-		if err := os.WriteFile(name+backup, cur, 0o600); err != nil {
-			return out.failed(fmt.Sprintf("Unable to write backup %s: %v", name+backup, err))
-		}
-	}
-	if err := writeEdited(r, name, cur, []byte(next), true, d); err != nil {
-		return out.failed(err.Error())
-	}
-	return out.ok("Changes were made")
+	return commitEdit(r, out, name, cur, next, show, backup, "Changes would have been made")
 }
 
 func leadingSpace(s string) string {
