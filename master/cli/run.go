@@ -315,6 +315,12 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		}
 		req.Progress = live.tag
 	}
+	rs, err := c.returnStream()
+	if err != nil {
+		return 1, err
+	}
+	defer rs.stop()
+	req.Stream = rs.tag
 	stopProgress := func() {}
 	if !r.async && (r.progress || output.IsTerminal(io.Out)) {
 		stopProgress = c.progress(stderr, r.fun, time.Now())
@@ -325,6 +331,9 @@ func runCmd(g Global, args []string, io IO) (int, error) {
 		live.stop()
 	}
 	stopProgress()
+	if err == nil {
+		err = rs.merge(&rep, 30*time.Second)
+	}
 	if err != nil {
 		return 1, err
 	}

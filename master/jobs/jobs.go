@@ -787,6 +787,9 @@ func (d *Dispatcher) runVerb(ctx context.Context, op string, data []byte) (any, 
 	if sp.progress != "" && !proto.ValidProgressTag(sp.progress) {
 		return nil, fmt.Errorf("%w: progress tag %q", proto.ErrMalformed, sp.progress)
 	}
+	if req.Stream != "" && !proto.ValidProgressTag(req.Stream) {
+		return nil, fmt.Errorf("%w: stream tag %q", proto.ErrMalformed, req.Stream)
+	}
 	if sp.batch, err = BatchSize(req.Batch, len(rep.Minions)); err != nil {
 		return nil, err
 	}
@@ -799,6 +802,13 @@ func (d *Dispatcher) runVerb(ctx context.Context, op string, data []byte) (any, 
 	}
 	rep.RunReply = r
 	d.connected(rep.Missing, &rep.Connected)
+	if req.Stream == "" {
+		d.capReturns(&rep)
+		return rep, nil
+	}
+	if err := d.streamReply(&rep, ReturnsSubject(op, req.Stream)); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

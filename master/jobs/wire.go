@@ -39,6 +39,20 @@ type RunRequest struct {
 	// until the run returns. The CLI picks a fresh tag per run (it
 	// subscribes before it learns the jid); ignored with Async.
 	Progress string `json:"progress,omitempty"`
+	// Stream, when set, asks for the returns in parts, each a RunReply
+	// bounded well under the server's max_payload, published on
+	// ReturnsSubject(operator, Stream) before the reply; the reply then
+	// carries only the jid and Parts. A fleet's returns then never have
+	// to fit in one message. The CLI picks a fresh tag per run and
+	// subscribes before it asks.
+	Stream string `json:"stream,omitempty"`
+}
+
+// ReturnsSubject is where the master publishes the parts of a streamed
+// run reply: under the operator's own inbox, which only that operator
+// may subscribe to.
+func ReturnsSubject(operator, tag string) string {
+	return proto.OperatorInbox(operator) + ".returns." + tag
 }
 
 // TargetError is a target the master could not parse; the CLI prints it
@@ -59,6 +73,9 @@ type RunReply struct {
 	Connected map[string]bool `json:"connected,omitempty"`
 	// TargetError is set when the target does not parse.
 	TargetError *TargetError `json:"target_error,omitempty"`
+	// Parts is how many parts of a streamed reply (RunRequest.Stream)
+	// were published before this reply; the caller merges them in.
+	Parts int `json:"parts,omitempty"`
 }
 
 // ListRequest filters job.list.
