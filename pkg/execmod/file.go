@@ -934,45 +934,26 @@ func statOf(fn string, args []any, kwargs map[string]any) (*syscall.Stat_t, fs.F
 	return fi.Sys().(*syscall.Stat_t), fi, nil
 }
 
-func fileGetMode(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	_, fi, err := statOf("file.get_mode", args, kwargs)
-	if err != nil {
-		return nil, err
+// statGetter makes file.get_mode, get_user, get_group, get_uid and
+// get_gid: each stats path= (following symlinks unless told not to) and
+// answers one fact from the result.
+func statGetter(fn string, get func(st *syscall.Stat_t, fi fs.FileInfo) any) Func {
+	return func(_ *Context, args []any, kwargs map[string]any) (any, error) {
+		st, fi, err := statOf(fn, args, kwargs)
+		if err != nil {
+			return nil, err
+		}
+		return get(st, fi), nil
 	}
-	return FileMode(fi.Mode()), nil
 }
 
-func fileGetUser(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	st, _, err := statOf("file.get_user", args, kwargs)
-	if err != nil {
-		return nil, err
-	}
-	return uidName(st.Uid), nil
-}
-
-func fileGetGroup(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	st, _, err := statOf("file.get_group", args, kwargs)
-	if err != nil {
-		return nil, err
-	}
-	return gidName(st.Gid), nil
-}
-
-func fileGetUID(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	st, _, err := statOf("file.get_uid", args, kwargs)
-	if err != nil {
-		return nil, err
-	}
-	return int(st.Uid), nil
-}
-
-func fileGetGID(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	st, _, err := statOf("file.get_gid", args, kwargs)
-	if err != nil {
-		return nil, err
-	}
-	return int(st.Gid), nil
-}
+var (
+	fileGetMode  = statGetter("file.get_mode", func(_ *syscall.Stat_t, fi fs.FileInfo) any { return FileMode(fi.Mode()) })
+	fileGetUser  = statGetter("file.get_user", func(st *syscall.Stat_t, _ fs.FileInfo) any { return uidName(st.Uid) })
+	fileGetGroup = statGetter("file.get_group", func(st *syscall.Stat_t, _ fs.FileInfo) any { return gidName(st.Gid) })
+	fileGetUID   = statGetter("file.get_uid", func(st *syscall.Stat_t, _ fs.FileInfo) any { return int(st.Uid) })
+	fileGetGID   = statGetter("file.get_gid", func(st *syscall.Stat_t, _ fs.FileInfo) any { return int(st.Gid) })
+)
 
 func fileSetMode(c *Context, args []any, kwargs map[string]any) (any, error) {
 	kw, p, err := bindPath("file.set_mode", args, kwargs, "path", "mode")
