@@ -613,3 +613,18 @@ func DeepCopy(v any) any {
 	}
 	return v
 }
+
+// bindOneStr binds a function that takes exactly one required string
+// argument, given by position or by name, and returns it: the whole
+// argument handling of many one-argument functions (file.dirname,
+// cmd.which, grains.has_value, ...).
+func bindOneStr(fn, name string, args []any, kwargs map[string]any) (string, error) {
+	kw, err := Bind(fn, args, kwargs, name)
+	if err != nil {
+		return "", err
+	}
+	if err := Require(fn, kw, name); err != nil {
+		return "", err
+	}
+	return Str(kw, name, "")
+}

@@ -824,14 +824,7 @@ func which(name string) (string, bool) {
 }
 
 func cmdHasExec(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("cmd.has_exec", args, kwargs, "cmd")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("cmd.has_exec", kw, "cmd"); err != nil {
-		return nil, err
-	}
-	name, err := Str(kw, "cmd", "")
+	name, err := bindOneStr("cmd.has_exec", "cmd", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -840,14 +833,7 @@ func cmdHasExec(_ *Context, args []any, kwargs map[string]any) (any, error) {
 }
 
 func cmdWhich(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("cmd.which", args, kwargs, "cmd")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("cmd.which", kw, "cmd"); err != nil {
-		return nil, err
-	}
-	name, err := Str(kw, "cmd", "")
+	name, err := bindOneStr("cmd.which", "cmd", args, kwargs)
 	if err != nil {
 		return nil, err
 	}

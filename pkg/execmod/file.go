@@ -337,14 +337,7 @@ func PyJoin(parts ...string) string {
 }
 
 func fileDirname(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("file.dirname", args, kwargs, "path")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("file.dirname", kw, "path"); err != nil {
-		return nil, err
-	}
-	p, err := Str(kw, "path", "")
+	p, err := bindOneStr("file.dirname", "path", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -352,14 +345,7 @@ func fileDirname(_ *Context, args []any, kwargs map[string]any) (any, error) {
 }
 
 func fileBasename(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("file.basename", args, kwargs, "path")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("file.basename", kw, "path"); err != nil {
-		return nil, err
-	}
-	p, err := Str(kw, "path", "")
+	p, err := bindOneStr("file.basename", "path", args, kwargs)
 	if err != nil {
 		return nil, err
 	}

@@ -108,14 +108,7 @@ func grainsHasValue(c *Context, args []any, kwargs map[string]any) (any, error) 
 // hasValue implements grains.has_value and pillar.has_value: whether the
 // ':'-path key exists in data, whatever its value.
 func hasValue(fn string, data map[string]any, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind(fn, args, kwargs, "key")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require(fn, kw, "key"); err != nil {
-		return nil, err
-	}
-	key, err := Str(kw, "key", "")
+	key, err := bindOneStr(fn, "key", args, kwargs)
 	if err != nil {
 		return nil, err
 	}

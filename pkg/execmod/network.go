@@ -236,14 +236,7 @@ func networkInterfaces(_ *Context, _ []any, _ map[string]any) (any, error) {
 }
 
 func networkHwAddr(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("network.hw_addr", args, kwargs, "iface")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("network.hw_addr", kw, "iface"); err != nil {
-		return nil, err
-	}
-	name, err := Str(kw, "iface", "")
+	name, err := bindOneStr("network.hw_addr", "iface", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -327,14 +320,7 @@ func networkSubnets6(_ *Context, args []any, kwargs map[string]any) (any, error)
 }
 
 func networkInSubnet(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, err := Bind("network.in_subnet", args, kwargs, "cidr")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("network.in_subnet", kw, "cidr"); err != nil {
-		return nil, err
-	}
-	s, err := Str(kw, "cidr", "")
+	s, err := bindOneStr("network.in_subnet", "cidr", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
