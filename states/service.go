@@ -50,6 +50,13 @@ func (s *svcRet) out() Result {
 	return Result{Result: s.result, Changes: s.changes, Comment: s.comment, Name: s.name}
 }
 
+// fail ends a state on an error from reading arguments or asking the
+// service module, the one way every service state reports those.
+func (s *svcRet) fail(err error) Result {
+	s.result, s.comment = svcBool(false), err.Error()
+	return s.out()
+}
+
 func svcBool(b bool) *bool { return &b }
 
 // svcCall calls a boolean service function.
@@ -81,6 +88,18 @@ func svcStatus(r *Request) (bool, error) {
 		return false, fmt.Errorf("service.status returned %T", out)
 	}
 	return b, nil
+}
+
+// svcState reads whether the service runs and whether it starts at boot,
+// what service.running and service.dead compare before and after acting.
+func svcState(r *Request) (running, enabled bool, err error) {
+	if running, err = svcStatus(r); err != nil {
+		return false, false, err
+	}
+	if enabled, err = svcCall(r.Exec, "service.enabled", r.Name); err != nil {
+		return false, false, err
+	}
+	return running, enabled, nil
 }
 
 // svcEnableArg reads enable: True/False/absent (nil).
@@ -206,18 +225,15 @@ func svcRunOrDead(r *Request, run bool) Result {
 	}
 	enable, err := svcEnableArg(r)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	delay, err := execmod.Float(r.Args, "init_delay", 0)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	avail, err := svcCall(ec, "service.available", name)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	if !avail {
 		verb := "stopped"
@@ -235,15 +251,9 @@ func svcRunOrDead(r *Request, run bool) Result {
 		}
 		return ret.out()
 	}
-	before, err := svcStatus(r)
+	before, beforeEnabled, err := svcState(r)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
-	}
-	beforeEnabled, err := svcCall(ec, "service.enabled", name)
-	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	if before == run {
 		if run {
@@ -284,15 +294,9 @@ func svcRunOrDead(r *Request, run bool) Result {
 		return ret.out()
 	}
 	svcSleep(r, delay)
-	after, err := svcStatus(r)
+	after, afterEnabled, err := svcState(r)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
-	}
-	afterEnabled, err := svcCall(ec, "service.enabled", name)
-	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	if (beforeEnabled != afterEnabled || before != after) && len(ret.changes) == 0 {
 		ret.changes[name] = after
@@ -342,26 +346,22 @@ func svcModWatch(r *Request) Result {
 	sfun, _ := execmod.Str(r.Args, "sfun", "")
 	reload, err := execmod.Bool(r.Args, "reload", false)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	fullRestart, err := execmod.Bool(r.Args, "full_restart", false)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	delay, err := execmod.Float(r.Args, "init_delay", 0)
 	if err != nil {
-		ret.result, ret.comment = svcBool(false), err.Error()
-		return ret.out()
+		return ret.fail(err)
 	}
 	var fn, verb, past string
 	switch sfun {
 	case "dead":
 		running, err := svcStatus(r)
 		if err != nil {
-			ret.result, ret.comment = svcBool(false), err.Error()
-			return ret.out()
+			return ret.fail(err)
 		}
 		if !running {
 			ret.comment = "Service is already stopped"
@@ -371,8 +371,7 @@ func svcModWatch(r *Request) Result {
 	case "running":
 		running, err := svcStatus(r)
 		if err != nil {
-			ret.result, ret.comment = svcBool(false), err.Error()
-			return ret.out()
+			return ret.fail(err)
 		}
 		switch {
 		case running && reload:
