@@ -7,59 +7,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/fileclient"
 )
-
-// rootsClient serves salt:// URLs from a directory on disk, the way a
-// masterless minion reads its file roots.
-type rootsClient struct{ root string }
-
-func (c rootsClient) path(url string) string {
-	rel := strings.TrimPrefix(url, "salt://")
-	if i := strings.IndexByte(rel, '?'); i >= 0 {
-		rel = rel[:i]
-	}
-	return filepath.Join(c.root, filepath.FromSlash(rel))
-}
-func (c rootsClient) Cache(_ context.Context, url string) (string, error) {
-	p := c.path(url)
-	_, err := os.Stat(p)
-	return p, err
-}
-func (c rootsClient) Read(_ context.Context, url string) ([]byte, error) {
-	return os.ReadFile(c.path(url))
-}
-func (c rootsClient) ListDirs(context.Context) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(c.root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && p != c.root {
-			rel, _ := filepath.Rel(c.root, p)
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return err
-	})
-	return out, err
-}
-func (c rootsClient) ListFiles(_ context.Context, prefix string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(c.root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(c.root, p)
-			rel = filepath.ToSlash(rel)
-			if strings.HasPrefix(rel, prefix) {
-				out = append(out, rel)
-			}
-		}
-		return err
-	})
-	sort.Strings(out)
-	return out, err
-}
 
 // auditLog collects Record calls so tests can check what was recorded.
 type auditLog struct {
@@ -88,7 +42,7 @@ func newFileEnv(t *testing.T) *fileEnv {
 	e := &fileEnv{t: t, dir: t.TempDir(), roots: t.TempDir(), audit: &auditLog{}}
 	e.ec = &execmod.Context{
 		Ctx:      context.Background(),
-		Files:    rootsClient{e.roots},
+		Files:    fileclient.NewLocal(e.roots),
 		Audit:    e.audit,
 		Registry: execmod.Builtin(),
 		Pillar:   map[string]any{"app": map[string]any{"motd": "from pillar"}},
