@@ -127,6 +127,21 @@ func mapArg(fn string, kw map[string]any, key string, required bool) (map[string
 	return m, nil
 }
 
+// mergeOptions reads strategy=, renderer= and merge_lists=, which
+// slsutil.merge and slsutil.merge_all take alike.
+func mergeOptions(kw map[string]any) (strategy, renderer string, mergeLists bool, err error) {
+	if strategy, err = Str(kw, "strategy", "smart"); err != nil {
+		return "", "", false, err
+	}
+	if renderer, err = Str(kw, "renderer", "yaml"); err != nil {
+		return "", "", false, err
+	}
+	if mergeLists, err = Bool(kw, "merge_lists", false); err != nil {
+		return "", "", false, err
+	}
+	return strategy, renderer, mergeLists, nil
+}
+
 func slsutilMerge(c *Context, args []any, kwargs map[string]any) (any, error) {
 	kw, err := Bind("slsutil.merge", args, kwargs, "obj_a", "obj_b", "strategy", "renderer", "merge_lists")
 	if err != nil {
@@ -140,15 +155,7 @@ func slsutilMerge(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := Str(kw, "strategy", "smart")
-	if err != nil {
-		return nil, err
-	}
-	renderer, err := Str(kw, "renderer", "yaml")
-	if err != nil {
-		return nil, err
-	}
-	ml, err := Bool(kw, "merge_lists", false)
+	strategy, renderer, ml, err := mergeOptions(kw)
 	if err != nil {
 		return nil, err
 	}
@@ -167,15 +174,7 @@ func slsutilMergeAll(c *Context, args []any, kwargs map[string]any) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	strategy, err := Str(kw, "strategy", "smart")
-	if err != nil {
-		return nil, err
-	}
-	renderer, err := Str(kw, "renderer", "yaml")
-	if err != nil {
-		return nil, err
-	}
-	ml, err := Bool(kw, "merge_lists", false)
+	strategy, renderer, ml, err := mergeOptions(kw)
 	if err != nil {
 		return nil, err
 	}
