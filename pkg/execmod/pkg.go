@@ -489,19 +489,43 @@ func (m PkgModule) version(c *Context, args []any, kwargs map[string]any) (any, 
 	return oneOrMany(names, inv.Installed), nil
 }
 
-// latest computes, for each name, the candidate version when it is newer
-// than the installed one (or nothing is installed), else "".
-func (m PkgModule) latest(c *Context, fn string, names []string, refresh bool) (map[string]string, error) {
+// refreshed finds the package manager and, when refresh is set, updates
+// its package lists first, as pkg.latest_version, pkg.list_upgrades and
+// pkg.upgrade do before looking at candidates.
+func (m PkgModule) refreshed(c *Context, fn string, refresh bool) (pkgmgr.Manager, error) {
 	mgr, err := m.manager(c)
 	if err != nil {
 		return nil, err
 	}
-	ctx := c.Context()
 	if refresh {
-		if _, err := mgr.Refresh(ctx); err != nil {
+		if _, err := mgr.Refresh(c.Context()); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 	}
+	return mgr, nil
+}
+
+// upgradeFlags reads refresh= (default True) and dist_upgrade=, whose
+// default differs: pkg.list_upgrades assumes a dist-upgrade, pkg.upgrade
+// does not.
+func upgradeFlags(fn string, kw map[string]any, distDefault bool) (refresh, dist bool, err error) {
+	if refresh, err = Bool(kw, "refresh", true); err != nil {
+		return false, false, fmt.Errorf("%s: %w", fn, err)
+	}
+	if dist, err = Bool(kw, "dist_upgrade", distDefault); err != nil {
+		return false, false, fmt.Errorf("%s: %w", fn, err)
+	}
+	return refresh, dist, nil
+}
+
+// latest computes, for each name, the candidate version when it is newer
+// than the installed one (or nothing is installed), else "".
+func (m PkgModule) latest(c *Context, fn string, names []string, refresh bool) (map[string]string, error) {
+	mgr, err := m.refreshed(c, fn, refresh)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Context()
 	inv, err := mgr.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
@@ -620,24 +644,15 @@ func (m PkgModule) listUpgrades(c *Context, args []any, kwargs map[string]any) (
 	if err != nil {
 		return nil, err
 	}
-	refresh, err := Bool(kw, "refresh", true)
+	refresh, dist, err := upgradeFlags("pkg.list_upgrades", kw, true)
 	if err != nil {
-		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
+		return nil, err
 	}
-	dist, err := Bool(kw, "dist_upgrade", true)
-	if err != nil {
-		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
-	}
-	mgr, err := m.manager(c)
+	mgr, err := m.refreshed(c, "pkg.list_upgrades", refresh)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.Context()
-	if refresh {
-		if _, err := mgr.Refresh(ctx); err != nil {
-			return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
-		}
-	}
 	ups, err := mgr.Upgrades(ctx, dist)
 	if err != nil {
 		return nil, fmt.Errorf("pkg.list_upgrades: %w", err)
@@ -654,13 +669,9 @@ func (m PkgModule) upgrade(c *Context, args []any, kwargs map[string]any) (any, 
 	if err != nil {
 		return nil, err
 	}
-	refresh, err := Bool(kw, "refresh", true)
+	refresh, dist, err := upgradeFlags("pkg.upgrade", kw, false)
 	if err != nil {
-		return nil, fmt.Errorf("pkg.upgrade: %w", err)
-	}
-	dist, err := Bool(kw, "dist_upgrade", false)
-	if err != nil {
-		return nil, fmt.Errorf("pkg.upgrade: %w", err)
+		return nil, err
 	}
 	var only []string
 	if Has(kw, "pkgs") {
@@ -676,16 +687,11 @@ func (m PkgModule) upgrade(c *Context, args []any, kwargs map[string]any) (any, 
 	if opts.SkipVerify, err = Bool(kw, "skip_verify", false); err != nil {
 		return nil, fmt.Errorf("pkg.upgrade: %w", err)
 	}
-	mgr, err := m.manager(c)
+	mgr, err := m.refreshed(c, "pkg.upgrade", refresh)
 	if err != nil {
 		return nil, err
 	}
 	ctx := c.Context()
-	if refresh {
-		if _, err := mgr.Refresh(ctx); err != nil {
-			return nil, fmt.Errorf("pkg.upgrade: %w", err)
-		}
-	}
 	before, err := mgr.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pkg.upgrade: %w", err)
