@@ -289,13 +289,23 @@ func (h *runner) apply(ec *execmod.Context, args []any, kwargs map[string]any) (
 	return h.sls(ec, args, kwargs)
 }
 
-func (h *runner) sls(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+// requireMods reads the SLS names (mods=, or the positional arguments) of
+// a function that needs at least one, failing in fn's name otherwise.
+func requireMods(fn string, args []any, kwargs map[string]any) ([]string, error) {
 	mods, err := modsArg(args, kwargs, "mods")
 	if err != nil {
 		return nil, err
 	}
 	if len(mods) == 0 {
-		return nil, fmt.Errorf("state.sls needs at least one SLS name")
+		return nil, fmt.Errorf("%s needs at least one SLS name", fn)
+	}
+	return mods, nil
+}
+
+func (h *runner) sls(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
+	mods, err := requireMods("state.sls", args, kwargs)
+	if err != nil {
+		return nil, err
 	}
 	rc, early, err := h.prepare(ec, kwargs)
 	if err != nil || early != nil {
@@ -522,12 +532,9 @@ func stripRequisites(c states.Chunk) states.Chunk {
 }
 
 func (h *runner) showSLS(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
-	mods, err := modsArg(args, kwargs, "mods")
+	mods, err := requireMods("state.show_sls", args, kwargs)
 	if err != nil {
 		return nil, err
-	}
-	if len(mods) == 0 {
-		return nil, fmt.Errorf("state.show_sls needs at least one SLS name")
 	}
 	rc, early, err := h.prepare(ec, kwargs)
 	if err != nil || early != nil {
@@ -653,12 +660,9 @@ func (h *runner) testApply(ec *execmod.Context, args []any, kwargs map[string]an
 }
 
 func (h *runner) showLowSLS(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
-	mods, err := modsArg(args, kwargs, "mods")
+	mods, err := requireMods("state.show_low_sls", args, kwargs)
 	if err != nil {
 		return nil, err
-	}
-	if len(mods) == 0 {
-		return nil, fmt.Errorf("state.show_low_sls needs at least one SLS name")
 	}
 	rc, early, err := h.prepare(ec, kwargs)
 	if err != nil || early != nil {
@@ -712,12 +716,9 @@ func (h *runner) showStates(ec *execmod.Context, args []any, kwargs map[string]a
 }
 
 func (h *runner) slsExists(ec *execmod.Context, args []any, kwargs map[string]any) (any, error) {
-	mods, err := modsArg(args, kwargs, "mods")
+	mods, err := requireMods("state.sls_exists", args, kwargs)
 	if err != nil {
 		return nil, err
-	}
-	if len(mods) == 0 {
-		return nil, fmt.Errorf("state.sls_exists needs at least one SLS name")
 	}
 	rc, early, err := h.prepare(ec, kwargs)
 	if err != nil || early != nil {
