@@ -1,6 +1,7 @@
 package execmod
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -19,32 +20,18 @@ func registerService(r *Registry) { ServiceModule{}.Register(r) }
 
 // Register adds every service.* function to r.
 func (m ServiceModule) Register(r *Registry) {
-	act := func(verb string, do func(svcmgr.Manager) func(*Context, string) error) Func {
+	act := func(verb string, do func(svcmgr.Manager, context.Context, string) error) Func {
 		return func(c *Context, args []any, kwargs map[string]any) (any, error) {
 			return m.act(c, "service."+verb, verb, args, kwargs, do)
 		}
 	}
-	r.Register("service.start", "Start a service: service.start NAME. True on success.", act("start", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Start(c.Context(), n) }
-	}))
-	r.Register("service.stop", "Stop a service: service.stop NAME. True on success.", act("stop", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Stop(c.Context(), n) }
-	}))
-	r.Register("service.restart", "Restart a service: service.restart NAME. True on success.", act("restart", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Restart(c.Context(), n) }
-	}))
-	r.Register("service.reload", "Reload a service's configuration: service.reload NAME. True on success.", act("reload", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Reload(c.Context(), n) }
-	}))
-	r.Register("service.full_restart", "Stop then start a service: service.full_restart NAME. True on success.", act("full_restart", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.FullRestart(c.Context(), n) }
-	}))
-	r.Register("service.enable", "Start a service at boot: service.enable NAME. True on success.", act("enable", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Enable(c.Context(), n) }
-	}))
-	r.Register("service.disable", "Do not start a service at boot: service.disable NAME. True on success.", act("disable", func(s svcmgr.Manager) func(*Context, string) error {
-		return func(c *Context, n string) error { return s.Disable(c.Context(), n) }
-	}))
+	r.Register("service.start", "Start a service: service.start NAME. True on success.", act("start", svcmgr.Manager.Start))
+	r.Register("service.stop", "Stop a service: service.stop NAME. True on success.", act("stop", svcmgr.Manager.Stop))
+	r.Register("service.restart", "Restart a service: service.restart NAME. True on success.", act("restart", svcmgr.Manager.Restart))
+	r.Register("service.reload", "Reload a service's configuration: service.reload NAME. True on success.", act("reload", svcmgr.Manager.Reload))
+	r.Register("service.full_restart", "Stop then start a service: service.full_restart NAME. True on success.", act("full_restart", svcmgr.Manager.FullRestart))
+	r.Register("service.enable", "Start a service at boot: service.enable NAME. True on success.", act("enable", svcmgr.Manager.Enable))
+	r.Register("service.disable", "Do not start a service at boot: service.disable NAME. True on success.", act("disable", svcmgr.Manager.Disable))
 	r.Register("service.status", "True when the service runs; sig=PATTERN checks for a process whose command line contains PATTERN instead; a glob pattern (service.status 'ng*') returns {name: bool}.", m.status)
 	r.Register("service.enabled", "True when the service starts at boot.", m.query("service.enabled", func(c *Context, s svcmgr.Manager, n string) (bool, error) {
 		return s.Enabled(c.Context(), n)
@@ -89,7 +76,7 @@ func serviceName(fn string, args []any, kwargs map[string]any) (string, error) {
 }
 
 // act runs one state-changing action and records it for the audit log.
-func (m ServiceModule) act(c *Context, fn, verb string, args []any, kwargs map[string]any, do func(svcmgr.Manager) func(*Context, string) error) (any, error) {
+func (m ServiceModule) act(c *Context, fn, verb string, args []any, kwargs map[string]any, do func(svcmgr.Manager, context.Context, string) error) (any, error) {
 	name, err := serviceName(fn, args, kwargs)
 	if err != nil {
 		return nil, err
@@ -99,7 +86,7 @@ func (m ServiceModule) act(c *Context, fn, verb string, args []any, kwargs map[s
 		return nil, err
 	}
 	c.Logger().Info("service action", "backend", mgr.Name(), "service", name, "action", verb)
-	if err := do(mgr)(c, name); err != nil {
+	if err := do(mgr, c.Context(), name); err != nil {
 		return false, fmt.Errorf("%s: %w", fn, err)
 	}
 	c.Record("service.changed", map[string]any{"name": name, "action": verb, "backend": mgr.Name()})
