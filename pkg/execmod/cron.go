@@ -191,6 +191,19 @@ func writeCronTab(c *Context, user string, t cronTab) (string, error) {
 	return "", nil
 }
 
+// saveCronTab installs t for fn and gives the function's answer: status
+// when crontab accepts it, else crontab's own message, as Salt returns.
+func saveCronTab(c *Context, fn, user string, t cronTab, status string) (any, error) {
+	msg, err := writeCronTab(c, user, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	if msg != "" {
+		return msg, nil
+	}
+	return status, nil
+}
+
 func (j cronJob) id() string {
 	if j.Identifier != nil && *j.Identifier != "" {
 		return *j.Identifier
@@ -502,14 +515,7 @@ func setJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
 		}
 		*list = append(*list, nj)
 	}
-	msg, err := writeCronTab(c, a.user, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if msg != "" {
-		return msg, nil
-	}
-	return status, nil
+	return saveCronTab(c, fn, a.user, t, status)
 }
 
 func cronSetJob(c *Context, args []any, kwargs map[string]any) (any, error) {
@@ -571,14 +577,7 @@ func rmJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
 		return "absent", nil
 	}
 	*list = append((*list)[:idx:idx], (*list)[idx+1:]...)
-	msg, err := writeCronTab(c, a.user, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if msg != "" {
-		return msg, nil
-	}
-	return "removed", nil
+	return saveCronTab(c, fn, a.user, t, "removed")
 }
 
 func cronRmJob(c *Context, args []any, kwargs map[string]any) (any, error) {
@@ -628,14 +627,7 @@ func cronSetEnv(c *Context, args []any, kwargs map[string]any) (any, error) {
 		}
 	}
 	t.Env = append(t.Env, cronEnv{name, value})
-	msg, err := writeCronTab(c, user, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if msg != "" {
-		return msg, nil
-	}
-	return status, nil
+	return saveCronTab(c, fn, user, t, status)
 }
 
 func cronRmEnv(c *Context, args []any, kwargs map[string]any) (any, error) {
@@ -659,14 +651,7 @@ func cronRmEnv(c *Context, args []any, kwargs map[string]any) (any, error) {
 	for i, e := range t.Env {
 		if e.Name == name {
 			t.Env = append(t.Env[:i:i], t.Env[i+1:]...)
-			msg, err := writeCronTab(c, user, t)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", fn, err)
-			}
-			if msg != "" {
-				return msg, nil
-			}
-			return "removed", nil
+			return saveCronTab(c, fn, user, t, "removed")
 		}
 	}
 	return "absent", nil
