@@ -88,24 +88,9 @@ func yamlProblem(msg string) string { return reYAMLWhere.ReplaceAllString(msg, "
 // operator at the wrong place.
 func firstFailingLine(text, problem string) int {
 	lines := strings.SplitAfter(text, "\n")
-	fails := func(n int) bool {
-		var doc yaml.Node
-		err := yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &doc)
-		return err != nil && yamlProblem(strings.TrimPrefix(err.Error(), "yaml: ")) == problem
-	}
-	if len(lines) == 0 || !fails(len(lines)) {
-		return 0
-	}
-	lo, hi := 1, len(lines)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return firstFailing(len(lines), func(n int) bool {
+		return failsWith(strings.Join(lines[:n], ""), problem)
+	})
 }
 
 // firstFailingCol narrows a failure on line (1-based) to the first
@@ -119,15 +104,29 @@ func firstFailingCol(text string, line int, problem string) int {
 	}
 	head := strings.Join(lines[:line-1], "")
 	cur := strings.TrimRight(lines[line-1], "\r\n")
-	fails := func(n int) bool {
-		var doc yaml.Node
-		err := yaml.Unmarshal([]byte(head+cur[:n]), &doc)
-		return err != nil && yamlProblem(strings.TrimPrefix(err.Error(), "yaml: ")) == problem
-	}
-	if len(cur) == 0 || !fails(len(cur)) {
+	n := firstFailing(len(cur), func(n int) bool { return failsWith(head+cur[:n], problem) })
+	if n == 0 {
 		return 0
 	}
-	lo, hi := 1, len(cur)
+	return utf8.RuneCountInString(cur[:n-1]) + 1
+}
+
+// failsWith reports whether src fails to parse as YAML with problem, the
+// test firstFailingLine and firstFailingCol bisect on.
+func failsWith(src, problem string) bool {
+	var doc yaml.Node
+	err := yaml.Unmarshal([]byte(src), &doc)
+	return err != nil && yamlProblem(strings.TrimPrefix(err.Error(), "yaml: ")) == problem
+}
+
+// firstFailing bisects for the smallest n in 1..limit for which fails(n)
+// holds, given that it holds for limit; 0 when limit is 0 or fails(limit) is
+// false.
+func firstFailing(limit int, fails func(n int) bool) int {
+	if limit == 0 || !fails(limit) {
+		return 0
+	}
+	lo, hi := 1, limit
 	for lo < hi {
 		mid := (lo + hi) / 2
 		if fails(mid) {
@@ -136,7 +135,7 @@ func firstFailingCol(text string, line int, problem string) int {
 			lo = mid + 1
 		}
 	}
-	return utf8.RuneCountInString(cur[:lo-1]) + 1
+	return lo
 }
 
 func checkDuplicates(name, text string, n *yaml.Node, depth int) error {
