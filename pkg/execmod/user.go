@@ -384,6 +384,19 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// existingUser looks name up for a function that changes an account,
+// which fails as Salt does when there is no such user.
+func existingUser(c *Context, fn, name string) (passwdEntry, error) {
+	e, err := lookupPasswd(c, name)
+	if err != nil {
+		return passwdEntry{}, fmt.Errorf("%s: %w", fn, err)
+	}
+	if !e.valid {
+		return passwdEntry{}, fmt.Errorf("%s: User '%s' does not exist", fn, name)
+	}
+	return e, nil
+}
+
 // userModify is the shape of every user.ch* function: look the user up,
 // do nothing when the value already matches, else run usermod and check.
 func userModify(c *Context, fn string, args []any, kwargs map[string]any, key string,
@@ -399,12 +412,9 @@ func userModify(c *Context, fn string, args []any, kwargs map[string]any, key st
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	e, err := lookupPasswd(c, name)
+	e, err := existingUser(c, fn, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if !e.valid {
-		return nil, fmt.Errorf("%s: User '%s' does not exist", fn, name)
+		return nil, err
 	}
 	if current(e) == val {
 		return true, nil
@@ -480,12 +490,9 @@ func userChgroups(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	e, err := lookupPasswd(c, name)
+	e, err := existingUser(c, fn, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if !e.valid {
-		return nil, fmt.Errorf("%s: User '%s' does not exist", fn, name)
+		return nil, err
 	}
 	cur, err := userGroups(c, e)
 	if err != nil {
