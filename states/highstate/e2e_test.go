@@ -53,22 +53,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tree writes files (relative path -> content) under a new temp dir.
-func tree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for rel, content := range files {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 type callResult struct {
 	stdout, stderr string
 	code           int
@@ -95,7 +79,7 @@ func call(t *testing.T, args ...string) callResult {
 // demoTree is a small state tree whose states write only under the
 // directory given by the demo_root pillar value.
 func demoTree(t *testing.T, out string) (salt, pillar string) {
-	root := tree(t, map[string]string{
+	root := writeTree(t, map[string]string{
 		"salt/top.sls": "base:\n  '*':\n    - web\n",
 		"salt/web/init.sls": `include:
   - web.files

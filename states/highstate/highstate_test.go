@@ -13,6 +13,7 @@ import (
 	"github.com/brine-cm/brine/proto"
 )
 
+// writeTree writes files (relative path -> content) under a new temp dir.
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
