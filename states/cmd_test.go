@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
 // cmdTestEnv is a file environment whose registry holds the built-in
@@ -112,8 +114,8 @@ func TestCmdRunasTimeout(t *testing.T) {
 	e := cmdTestEnv(t)
 	r := e.run(cmdRun, "sleep 5", false, map[string]any{"timeout": 1})
 	expect(t, "timeout", r, no, `Command "sleep 5" run`, -1)
-	needAccounts(t)
-	u := acctName(t)
+	testkit.NeedAccounts(t)
+	u := testkit.AccountName(t)
 	if out, err := exec.Command("useradd", "-M", u).CombinedOutput(); err != nil {
 		t.Fatal(string(out))
 	}

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
 // cronUser creates a throwaway account whose crontab the test may edit,
@@ -13,8 +15,8 @@ func cronUser(t *testing.T) string {
 	if _, err := exec.LookPath("crontab"); err != nil {
 		t.Skip("crontab not installed (CI installs cron)")
 	}
-	needAccounts(t)
-	u := acctName(t)
+	testkit.NeedAccounts(t)
+	u := testkit.AccountName(t)
 	if out, err := exec.Command("useradd", "-M", u).CombinedOutput(); err != nil {
 		t.Fatal(string(out))
 	}

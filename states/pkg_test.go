@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"github.com/brine-cm/brine/states"
 )
 
@@ -24,25 +24,11 @@ import (
 
 const pkgTestPkg = "hello"
 
-type pkgTestAudit struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (a *pkgTestAudit) Record(action string, d map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if strings.HasPrefix(action, "pkg.") {
-		a.recs = append(a.recs, fmt.Sprintf("%s %v %v -> %v", action, d["name"], d["old"], d["new"]))
-	}
-}
-
-func (a *pkgTestAudit) take() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	r := a.recs
-	a.recs = nil
-	return r
+// newPkgTestAudit keeps one line per pkg.* record.
+func newPkgTestAudit() *testkit.Audit {
+	return &testkit.Audit{Format: func(action string, d map[string]any) (string, bool) {
+		return fmt.Sprintf("%s %v %v -> %v", action, d["name"], d["old"], d["new"]), strings.HasPrefix(action, "pkg.")
+	}}
 }
 
 type ptLogWriter struct{ t testing.TB }
@@ -56,7 +42,7 @@ func (w ptLogWriter) Write(p []byte) (int, error) {
 type pkgTestEnv struct {
 	t     *testing.T
 	reg   *execmod.Registry
-	audit *pkgTestAudit
+	audit *testkit.Audit
 	mod   *states.Module
 }
 
@@ -177,7 +163,7 @@ func newPkgTestEnv(t *testing.T) *pkgTestEnv {
 		t.Fatalf("take apt test lock: %v", err)
 	}
 	t.Cleanup(func() { lock.Close() })
-	e := &pkgTestEnv{t: t, reg: execmod.Builtin(), audit: &pkgTestAudit{}, mod: states.Pkg()}
+	e := &pkgTestEnv{t: t, reg: execmod.Builtin(), audit: newPkgTestAudit(), mod: states.Pkg()}
 	// The archive must be reachable: a stale or failing package database
 	// would make every result below meaningless, so fail loudly.
 	if _, err := e.reg.Call(e.ctx(false), "pkg.refresh_db", nil, map[string]any{"failhard": true}); err != nil {
@@ -222,7 +208,7 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		if v, st := ptDpkgStatus(t, name); v != cand || st != "installed" {
 			t.Fatalf("dpkg says %s is %q %q, want %q installed", name, v, st, cand)
 		}
-		if got, want := e.audit.take(), []string{"pkg.installed " + name + "  -> " + cand}; !reflect.DeepEqual(got, want) {
+		if got, want := e.audit.Take(), []string{"pkg.installed " + name + "  -> " + cand}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
 	})
@@ -235,7 +221,7 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		ptWantResult(t, "installed again test=True", res, ptBool(true), "Package "+name+" is already installed")
 		res = e.state("installed", "ignored", map[string]any{"pkgs": []any{name}}, false)
 		ptWantResult(t, "installed pkgs", res, ptBool(true), "All specified packages are already installed")
-		if got := e.audit.take(); len(got) != 0 {
+		if got := e.audit.Take(); len(got) != 0 {
 			t.Errorf("nothing changed but the audit has %q", got)
 		}
 	})
@@ -289,7 +275,7 @@ func TestPkgStatesLiveApt(t *testing.T) {
 		if _, st := ptDpkgStatus(t, name); st == "installed" {
 			t.Fatalf("%s still installed", name)
 		}
-		if got, want := e.audit.take(), []string{"pkg.removed " + name + " " + cand + " -> "}; !reflect.DeepEqual(got, want) {
+		if got, want := e.audit.Take(), []string{"pkg.removed " + name + " " + cand + " -> "}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
 		res = e.state("removed", name, nil, false)

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/backend/svcmgr/svctest"
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"github.com/brine-cm/brine/proto"
 	"github.com/brine-cm/brine/states"
 	"github.com/brine-cm/brine/states/engine"
@@ -24,31 +24,17 @@ import (
 // systemd backend is covered by recorded systemctl output in
 // pkg/backend/svcmgr.
 
-type svcTestAudit struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (a *svcTestAudit) Record(action string, d map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if action == "service.changed" {
-		a.recs = append(a.recs, fmt.Sprintf("%v %v", d["name"], d["action"]))
-	}
-}
-
-func (a *svcTestAudit) take() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	r := a.recs
-	a.recs = nil
-	return r
+// newSvcTestAudit keeps "name action" per service.changed record.
+func newSvcTestAudit() *testkit.Audit {
+	return &testkit.Audit{Format: func(action string, d map[string]any) (string, bool) {
+		return fmt.Sprintf("%v %v", d["name"], d["action"]), action == "service.changed"
+	}}
 }
 
 type svcTestEnv struct {
 	t     *testing.T
 	reg   *execmod.Registry
-	audit *svcTestAudit
+	audit *testkit.Audit
 	mod   *states.Module
 	d     *svctest.Daemon
 }
@@ -100,7 +86,7 @@ func (e *svcTestEnv) pid() int {
 
 func TestServiceStatesLiveSysV(t *testing.T) {
 	d := svctest.Install(t)
-	e := &svcTestEnv{t: t, reg: execmod.Builtin(), audit: &svcTestAudit{}, mod: states.Service(), d: d}
+	e := &svcTestEnv{t: t, reg: execmod.Builtin(), audit: newSvcTestAudit(), mod: states.Service(), d: d}
 	n := d.Name
 
 	t.Run("missing service", func(t *testing.T) {
@@ -125,7 +111,7 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 		res = e.run("running", nil, false)
 		ptWantResult(t, "running again", res, ptBool(true), "The service "+n+" is already running")
 		ptWantChanges(t, "running again", res.Changes, nil)
-		if got, want := e.audit.take(), []string{n + " start"}; !reflect.DeepEqual(got, want) {
+		if got, want := e.audit.Take(), []string{n + " start"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
 	})
@@ -210,7 +196,7 @@ func TestServiceStatesLiveSysV(t *testing.T) {
 		}
 		res = e.run("running", map[string]any{"enabled": true}, false)
 		ptWantResult(t, "running enabled typo", res, ptBool(false), "Service "+n+" uses non-existent option \"enabled\".  Perhaps \"enable\" option was intended?")
-		if got, want := e.audit.take(), []string{n + " restart", n + " reload", n + " full_restart", n + " enable", n + " disable", n + " enable"}; !reflect.DeepEqual(got, want) {
+		if got, want := e.audit.Take(), []string{n + " restart", n + " reload", n + " full_restart", n + " enable", n + " disable", n + " enable"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("audit = %q, want %q", got, want)
 		}
 	})

@@ -1,37 +1,19 @@
 package states
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
-// acctName returns a unique name for a real test account.
-func acctName(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	return "brinetest_" + hex.EncodeToString(b)
-}
-
-func needAccounts(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("creates real users and groups: needs root (CI runs as root)")
-	}
-	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("useradd not installed (CI installs passwd)")
-	}
-}
-
 func TestUserPresentAbsent(t *testing.T) {
-	needAccounts(t)
+	testkit.NeedAccounts(t)
 	e := newFileEnv(t)
-	name, grp := acctName(t), acctName(t)
+	name, grp := testkit.AccountName(t), testkit.AccountName(t)
 	home := filepath.Join(e.dir, "home-"+name)
 	t.Cleanup(func() {
 		exec.Command("userdel", name).Run()
@@ -109,9 +91,9 @@ func TestUserPresentAbsent(t *testing.T) {
 }
 
 func TestGroupPresentAbsent(t *testing.T) {
-	needAccounts(t)
+	testkit.NeedAccounts(t)
 	e := newFileEnv(t)
-	g, u1, u2 := acctName(t), acctName(t), acctName(t)
+	g, u1, u2 := testkit.AccountName(t), testkit.AccountName(t), testkit.AccountName(t)
 	t.Cleanup(func() {
 		for _, u := range []string{u1, u2} {
 			exec.Command("userdel", u).Run()

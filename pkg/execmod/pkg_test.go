@@ -12,6 +12,7 @@ import (
 	"github.com/brine-cm/brine/pkg/backend"
 	"github.com/brine-cm/brine/pkg/backend/pkgmgr"
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
 // These tests run the pkg module on recorded apt output (the live apt
@@ -22,23 +23,19 @@ const (
 	aptPrefix = "apt-get -q -y -o DPkg::Options::=--force-confold -o DPkg::Options::=--force-confdef -o DPkg::Lock::Timeout=300 "
 )
 
-type pkgAudit struct {
-	mu   sync.Mutex
-	recs []string
+// newPkgAudit keeps "action name old -> new" per record.
+func newPkgAudit() *testkit.Audit {
+	return &testkit.Audit{Format: func(action string, d map[string]any) (string, bool) {
+		return action + " " + d["name"].(string) + " " + d["old"].(string) + " -> " + d["new"].(string), true
+	}}
 }
 
-func (a *pkgAudit) Record(action string, d map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, action+" "+d["name"].(string)+" "+d["old"].(string)+" -> "+d["new"].(string))
-}
-
-func pkgFixture(t *testing.T, rec *backend.Recorded) (*execmod.Registry, *execmod.Context, *pkgAudit) {
+func pkgFixture(t *testing.T, rec *backend.Recorded) (*execmod.Registry, *execmod.Context, *testkit.Audit) {
 	t.Helper()
 	rec.On("dpkg --print-architecture", backend.Result{Stdout: "amd64\n"})
 	r := execmod.NewRegistry()
 	execmod.PkgModule{Backend: func(*execmod.Context) (pkgmgr.Manager, error) { return pkgmgr.NewApt(rec), nil }}.Register(r)
-	au := &pkgAudit{}
+	au := newPkgAudit()
 	return r, &execmod.Context{Ctx: context.Background(), Registry: r, Audit: au}, au
 }
 
@@ -56,8 +53,8 @@ func TestPkgInstallReturnsChanges(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("pkg.install = %v, want %v", out, want)
 	}
-	if want := []string{"pkg.installed hello  -> 2.10-3"}; !reflect.DeepEqual(au.recs, want) {
-		t.Fatalf("audit = %q, want %q", au.recs, want)
+	if want := []string{"pkg.installed hello  -> 2.10-3"}; !reflect.DeepEqual(au.Lines(), want) {
+		t.Fatalf("audit = %q, want %q", au.Lines(), want)
 	}
 }
 
@@ -178,8 +175,8 @@ func TestPkgPurgeShape(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("pkg.purge = %v\nwant %v", out, want)
 	}
-	if want := []string{"pkg.removed hello 2.10-3 -> "}; !reflect.DeepEqual(au.recs, want) {
-		t.Fatalf("audit = %q", au.recs)
+	if want := []string{"pkg.removed hello 2.10-3 -> "}; !reflect.DeepEqual(au.Lines(), want) {
+		t.Fatalf("audit = %q", au.Lines())
 	}
 	// Nothing to do: no command, empty changes.
 	rec2 := backend.NewRecorded().On(dpkgQuery, backend.Result{})
@@ -261,8 +258,8 @@ func TestPkgUpgradeFunctions(t *testing.T) {
 	if want := map[string]any{"bash": map[string]any{"old": "5.2.15-2+b8", "new": "5.2.15-2+b13"}}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("pkg.upgrade = %v, %v; want %v", got, err, want)
 	}
-	if want := []string{"pkg.installed bash 5.2.15-2+b8 -> 5.2.15-2+b13"}; !reflect.DeepEqual(au.recs, want) {
-		t.Fatalf("audit = %q", au.recs)
+	if want := []string{"pkg.installed bash 5.2.15-2+b8 -> 5.2.15-2+b13"}; !reflect.DeepEqual(au.Lines(), want) {
+		t.Fatalf("audit = %q", au.Lines())
 	}
 }
 
@@ -283,8 +280,8 @@ func TestPkgHold(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("pkg.hold = %v\nwant %v", out, want)
 	}
-	if want := []string{"pkg.hold hello install -> hold"}; !reflect.DeepEqual(au.recs, want) {
-		t.Fatalf("audit = %q", au.recs)
+	if want := []string{"pkg.hold hello install -> hold"}; !reflect.DeepEqual(au.Lines(), want) {
+		t.Fatalf("audit = %q", au.Lines())
 	}
 	out, err = r.Call(c, "pkg.unhold", []any{"bash"}, map[string]any{"test": true})
 	if err != nil {

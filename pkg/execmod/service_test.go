@@ -4,32 +4,28 @@ import (
 	"context"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/backend"
 	"github.com/brine-cm/brine/pkg/backend/svcmgr"
 	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
 // The service module on recorded systemctl output; the live sysvinit
 // tier is in states/service_test.go.
 
-type svcAudit struct {
-	mu   sync.Mutex
-	recs []string
+// newSvcAudit keeps "action name verb" per record.
+func newSvcAudit() *testkit.Audit {
+	return &testkit.Audit{Format: func(action string, d map[string]any) (string, bool) {
+		return action + " " + d["name"].(string) + " " + d["action"].(string), true
+	}}
 }
 
-func (a *svcAudit) Record(action string, d map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, action+" "+d["name"].(string)+" "+d["action"].(string))
-}
-
-func svcFixture(rec *backend.Recorded) (*execmod.Registry, *execmod.Context, *svcAudit) {
+func svcFixture(rec *backend.Recorded) (*execmod.Registry, *execmod.Context, *testkit.Audit) {
 	r := execmod.NewRegistry()
 	execmod.ServiceModule{Backend: func(*execmod.Context) (svcmgr.Manager, error) { return svcmgr.NewSystemd(rec), nil }}.Register(r)
-	au := &svcAudit{}
+	au := newSvcAudit()
 	return r, &execmod.Context{Ctx: context.Background(), Registry: r, Audit: au}, au
 }
 
@@ -52,8 +48,8 @@ func TestServiceActions(t *testing.T) {
 		t.Fatalf("service.stop broken = %v, %v", out, err)
 	}
 	want := []string{"service.changed nginx start", "service.changed nginx reload", "service.changed nginx enable"}
-	if !reflect.DeepEqual(au.recs, want) {
-		t.Fatalf("audit = %q, want %q (a failed action is not a change)", au.recs, want)
+	if !reflect.DeepEqual(au.Lines(), want) {
+		t.Fatalf("audit = %q, want %q (a failed action is not a change)", au.Lines(), want)
 	}
 	if _, err := r.Call(c, "service.start", nil, nil); err == nil || !strings.Contains(err.Error(), `missing required argument "name"`) {
 		t.Fatalf("service.start without a name: %v", err)

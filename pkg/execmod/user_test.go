@@ -2,39 +2,19 @@ package execmod
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/brine-cm/brine/pkg/testkit"
 )
-
-// acctTestName returns a unique account name for tests that create real
-// users and groups.
-func acctTestName(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	return "brinetest_" + hex.EncodeToString(b)
-}
-
-func acctNeedRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("creates real users and groups: needs root (CI runs as root)")
-	}
-	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("useradd not installed (CI installs passwd)")
-	}
-}
 
 func acctCtx() *Context { return &Context{Ctx: context.Background(), Registry: Builtin()} }
 
 func TestUserModule(t *testing.T) {
-	acctNeedRoot(t)
+	testkit.NeedAccounts(t)
 	c := acctCtx()
-	name := acctTestName(t)
-	grp := acctTestName(t)
+	name := testkit.AccountName(t)
+	grp := testkit.AccountName(t)
 	t.Cleanup(func() {
 		exec.Command("userdel", "-r", name).Run()
 		exec.Command("groupdel", grp).Run()
@@ -96,9 +76,9 @@ func TestUserModule(t *testing.T) {
 }
 
 func TestGroupModule(t *testing.T) {
-	acctNeedRoot(t)
+	testkit.NeedAccounts(t)
 	c := acctCtx()
-	g, u := acctTestName(t), acctTestName(t)
+	g, u := testkit.AccountName(t), testkit.AccountName(t)
 	t.Cleanup(func() {
 		exec.Command("userdel", u).Run()
 		exec.Command("groupdel", u).Run()
