@@ -400,15 +400,24 @@ func fileTouch(c *Context, args []any, kwargs map[string]any) (any, error) {
 	return true, nil
 }
 
-func fileAccess(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, p, err := bindPath("file.access", args, kwargs, "path", "mode")
+// bindPathStr binds a function taking a path and one more required
+// string argument (file.access mode, file.contains text).
+func bindPathStr(fn, name string, args []any, kwargs map[string]any) (p, val string, err error) {
+	kw, p, err := bindPath(fn, args, kwargs, "path", name)
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	if err := Require("file.access", kw, "mode"); err != nil {
-		return nil, err
+	if err := Require(fn, kw, name); err != nil {
+		return "", "", err
 	}
-	mode, err := Str(kw, "mode", "")
+	if val, err = Str(kw, name, ""); err != nil {
+		return "", "", err
+	}
+	return p, val, nil
+}
+
+func fileAccess(_ *Context, args []any, kwargs map[string]any) (any, error) {
+	p, mode, err := bindPathStr("file.access", "mode", args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -623,14 +632,7 @@ func fileRemove(c *Context, args []any, kwargs map[string]any) (any, error) {
 }
 
 func fileContains(_ *Context, args []any, kwargs map[string]any) (any, error) {
-	kw, p, err := bindPath("file.contains", args, kwargs, "path", "text")
-	if err != nil {
-		return nil, err
-	}
-	if err := Require("file.contains", kw, "text"); err != nil {
-		return nil, err
-	}
-	text, err := Str(kw, "text", "")
+	p, text, err := bindPathStr("file.contains", "text", args, kwargs)
 	if err != nil {
 		return nil, err
 	}

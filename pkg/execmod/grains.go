@@ -66,14 +66,7 @@ func grainsGet(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("grains.get", kw, "key"); err != nil {
-		return nil, err
-	}
-	key, err := Str(kw, "key", "")
-	if err != nil {
-		return nil, err
-	}
-	delim, err := Str(kw, "delimiter", DefaultDelimiter)
+	key, delim, err := keyAndDelimiter("grains.get", kw)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +77,22 @@ func grainsGet(c *Context, args []any, kwargs map[string]any) (any, error) {
 		return d, nil
 	}
 	return "", nil
+}
+
+// keyAndDelimiter reads the required key= path and its delimiter=
+// (':' by default), which grains.get, pillar.get and pillar.keys take
+// alike.
+func keyAndDelimiter(fn string, kw map[string]any) (key, delim string, err error) {
+	if err := Require(fn, kw, "key"); err != nil {
+		return "", "", err
+	}
+	if key, err = Str(kw, "key", ""); err != nil {
+		return "", "", err
+	}
+	if delim, err = Str(kw, "delimiter", DefaultDelimiter); err != nil {
+		return "", "", err
+	}
+	return key, delim, nil
 }
 
 func grainsLs(c *Context, _ []any, _ map[string]any) (any, error) {

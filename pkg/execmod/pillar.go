@@ -31,14 +31,7 @@ func pillarGet(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("pillar.get", kw, "key"); err != nil {
-		return nil, err
-	}
-	key, err := Str(kw, "key", "")
-	if err != nil {
-		return nil, err
-	}
-	delim, err := Str(kw, "delimiter", DefaultDelimiter)
+	key, delim, err := keyAndDelimiter("pillar.get", kw)
 	if err != nil {
 		return nil, err
 	}
@@ -138,14 +131,7 @@ func pillarKeys(c *Context, args []any, kwargs map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Require("pillar.keys", kw, "key"); err != nil {
-		return nil, err
-	}
-	key, err := Str(kw, "key", "")
-	if err != nil {
-		return nil, err
-	}
-	delim, err := Str(kw, "delimiter", DefaultDelimiter)
+	key, delim, err := keyAndDelimiter("pillar.keys", kw)
 	if err != nil {
 		return nil, err
 	}
