@@ -62,15 +62,11 @@ func fileBlockreplace(r *Request) Result {
 		return argFail(name, errors.New("file.blockreplace: marker_start and marker_end must not be empty"))
 	}
 	if src := a.str("source", ""); src != "" {
-		fsrc, found, err := fetchSource(r.Exec, src)
-		if err != nil || !found {
-			return out.failed(fmt.Sprintf("Source file %s not found", src))
+		text, fail := sourceText(r, src, engine, vars)
+		if fail != "" {
+			return out.failed(fail)
 		}
-		data, err := renderTemplate(r.Exec, engine, fsrc.rel, fsrc.data, vars)
-		if err != nil {
-			return out.failed(fmt.Sprintf("Unable to render %s: %v", src, err))
-		}
-		content = string(data)
+		content = text
 	}
 	switch {
 	case appendNewline && wantNewline:

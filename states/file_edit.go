@@ -78,6 +78,21 @@ func installEdit(r *Request, name string, cur []byte, next, d, backup string) st
 	return ""
 }
 
+// sourceText fetches src and renders it with the template engine, the
+// way file.append and file.blockreplace take text from source=; a
+// non-empty second return is the state's failure comment.
+func sourceText(r *Request, src, engine string, vars map[string]any) (string, string) {
+	fsrc, found, err := fetchSource(r.Exec, src)
+	if err != nil || !found {
+		return "", fmt.Sprintf("Source file %s not found", src)
+	}
+	data, err := renderTemplate(r.Exec, engine, fsrc.rel, fsrc.data, vars)
+	if err != nil {
+		return "", fmt.Sprintf("Unable to render %s: %v", src, err)
+	}
+	return string(data), ""
+}
+
 // wsRegex builds Salt's whitespace-insensitive pattern for a text chunk:
 // every line must appear with its words separated by any whitespace.
 func wsRegex(chunk string) *regexp.Regexp {
@@ -131,15 +146,11 @@ func fileAppend(r *Request) Result {
 		return out.failed(fmt.Sprintf("Specified file %s is not an absolute path", name))
 	}
 	for _, s := range srcs {
-		fsrc, found, err := fetchSource(r.Exec, s)
-		if err != nil || !found {
-			return out.failed(fmt.Sprintf("Source file %s not found", s))
+		text, fail := sourceText(r, s, engine, vars)
+		if fail != "" {
+			return out.failed(fail)
 		}
-		data, err := renderTemplate(r.Exec, engine, fsrc.rel, fsrc.data, vars)
-		if err != nil {
-			return out.failed(fmt.Sprintf("Unable to render %s: %v", s, err))
-		}
-		texts = append(texts, string(data))
+		texts = append(texts, text)
 	}
 	if len(texts) == 0 {
 		return out.failed("No text, source or sources given to append")
