@@ -41,8 +41,8 @@ func TestCmdRun(t *testing.T) {
 	if readFile(t, marker) != "hello\n" {
 		t.Fatal(readFile(t, marker))
 	}
-	if e.audit.acts[len(e.audit.acts)-1] != "cmd.run" {
-		t.Fatalf("audit %v", e.audit.acts)
+	if e.audit.Actions[len(e.audit.Actions)-1] != "cmd.run" {
+		t.Fatalf("audit %v", e.audit.Actions)
 	}
 
 	expect(t, "fail", e.run(cmdRun, "exit 3", false, nil), no, `Command "exit 3" run`, 4)

@@ -8,38 +8,24 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/fileclient"
+	"github.com/brine-cm/brine/pkg/testkit"
 )
-
-// auditLog collects Record calls so tests can check what was recorded.
-type auditLog struct {
-	mu   sync.Mutex
-	recs []map[string]any
-	acts []string
-}
-
-func (a *auditLog) Record(action string, d map[string]any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.acts = append(a.acts, action)
-	a.recs = append(a.recs, d)
-}
 
 type fileEnv struct {
 	t     *testing.T
 	dir   string // scratch dir for managed files
 	roots string // file roots
 	ec    *execmod.Context
-	audit *auditLog
+	audit *testkit.Recorder
 }
 
 func newFileEnv(t *testing.T) *fileEnv {
 	t.Helper()
-	e := &fileEnv{t: t, dir: t.TempDir(), roots: t.TempDir(), audit: &auditLog{}}
+	e := &fileEnv{t: t, dir: t.TempDir(), roots: t.TempDir(), audit: &testkit.Recorder{}}
 	e.ec = &execmod.Context{
 		Ctx:      context.Background(),
 		Files:    fileclient.NewLocal(e.roots),
@@ -143,8 +129,8 @@ func TestFileManagedContents(t *testing.T) {
 	if fi.Mode().Perm() != 0o640 {
 		t.Fatalf("mode %v", fi.Mode())
 	}
-	if len(e.audit.acts) != 1 || e.audit.acts[0] != "file.changed" || e.audit.recs[0]["after_sha256"] == "" {
-		t.Fatalf("audit %v %v", e.audit.acts, e.audit.recs)
+	if len(e.audit.Actions) != 1 || e.audit.Actions[0] != "file.changed" || e.audit.Details[0]["after_sha256"] == "" {
+		t.Fatalf("audit %v %v", e.audit.Actions, e.audit.Details)
 	}
 
 	r = e.run(fileManaged, p, false, args())

@@ -85,8 +85,8 @@ func TestUserPresentAbsent(t *testing.T) {
 		t.Fatalf("changes %v", r.Changes)
 	}
 	expect(t, "absent again", e.run(userAbsent, name, false, nil), yes, "User "+name+" is not present", 0)
-	if n := strings.Count(strings.Join(e.audit.acts, " "), "user.changed"); n != 4 {
-		t.Fatalf("audit %v", e.audit.acts)
+	if n := strings.Count(strings.Join(e.audit.Actions, " "), "user.changed"); n != 4 {
+		t.Fatalf("audit %v", e.audit.Actions)
 	}
 }
 

@@ -7,31 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/fileclient"
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
-// recorder is a real Auditor keeping what modules record.
-type recorder struct {
-	mu   sync.Mutex
-	recs []map[string]any
-	acts []string
-}
-
-func (r *recorder) Record(action string, detail map[string]any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.acts = append(r.acts, action)
-	r.recs = append(r.recs, detail)
-}
-
-func newCtx(t *testing.T) (*execmod.Context, *recorder) {
+func newCtx(t *testing.T) (*execmod.Context, *testkit.Recorder) {
 	t.Helper()
-	rec := &recorder{}
+	rec := &testkit.Recorder{}
 	return &execmod.Context{
 		Ctx:      context.Background(),
 		Grains:   map[string]any{"shell": "/bin/sh", "os_family": "Debian"},
@@ -137,10 +123,10 @@ func TestCmdRunBasics(t *testing.T) {
 		t.Errorf("missing binary error: %v", err)
 	}
 
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.recs) < 10 || rec.acts[0] != "cmd.run" || rec.recs[0]["cmd"] != "pwd" || rec.recs[0]["retcode"] != 0 {
-		t.Errorf("audit records: %v %v", rec.acts, rec.recs)
+	rec.Lock()
+	defer rec.Unlock()
+	if len(rec.Details) < 10 || rec.Actions[0] != "cmd.run" || rec.Details[0]["cmd"] != "pwd" || rec.Details[0]["retcode"] != 0 {
+		t.Errorf("audit records: %v %v", rec.Actions, rec.Details)
 	}
 }
 
@@ -233,13 +219,13 @@ func TestCmdRunAllAndRetcode(t *testing.T) {
 		t.Errorf("hide_output: %q", got)
 	}
 	found := false
-	rec.mu.Lock()
-	for i, a := range rec.acts {
-		if a == "cmd.run" && rec.recs[i]["fun"] == "cmd.run_all" && rec.recs[i]["retcode"] == 3 {
+	rec.Lock()
+	for i, a := range rec.Actions {
+		if a == "cmd.run" && rec.Details[i]["fun"] == "cmd.run_all" && rec.Details[i]["retcode"] == 3 {
 			found = true
 		}
 	}
-	rec.mu.Unlock()
+	rec.Unlock()
 	if !found {
 		t.Error("run_all exit code 3 not recorded")
 	}
@@ -256,9 +242,9 @@ func TestCmdTimeout(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return len(liveInGroup(pid)) == 0 }) {
 		t.Errorf("processes %v of group %d still running after timeout", liveInGroup(pid), pid)
 	}
-	rec.mu.Lock()
-	last := rec.recs[len(rec.recs)-1]
-	rec.mu.Unlock()
+	rec.Lock()
+	last := rec.Details[len(rec.Details)-1]
+	rec.Unlock()
 	if last["timeout"] != true {
 		t.Errorf("timeout not recorded: %v", last)
 	}
@@ -313,10 +299,10 @@ func TestCmdRunas(t *testing.T) {
 	if err := callErr(t, c, "cmd.run", []any{"id"}, map[string]any{"runas": "no-such-user-xyz"}); !strings.Contains(err.Error(), "User 'no-such-user-xyz' is not available") {
 		t.Errorf("unknown user error: %v", err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if rec.recs[0]["runas"] != name {
-		t.Errorf("runas not recorded: %v", rec.recs[0])
+	rec.Lock()
+	defer rec.Unlock()
+	if rec.Details[0]["runas"] != name {
+		t.Errorf("runas not recorded: %v", rec.Details[0])
 	}
 }
 

@@ -211,15 +211,15 @@ func TestFileChanges(t *testing.T) {
 	if err := callErr(t, c, "file.remove", []any{"relative/path"}, nil); !strings.Contains(err.Error(), "must be absolute") {
 		t.Errorf("relative remove: %v", err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
+	rec.Lock()
+	defer rec.Unlock()
 	seen := map[string]bool{}
-	for _, a := range rec.acts {
+	for _, a := range rec.Actions {
 		seen[a] = true
 	}
 	for _, a := range []string{"file.mkdir", "file.replace", "file.remove", "file.touch", "file.write"} {
 		if !seen[a] {
-			t.Errorf("%s not recorded (have %v)", a, rec.acts)
+			t.Errorf("%s not recorded (have %v)", a, rec.Actions)
 		}
 	}
 }
@@ -287,10 +287,10 @@ func TestCpModule(t *testing.T) {
 	if h["hash_type"] != "sha256" || len(h["hsum"].(string)) != 64 {
 		t.Errorf("hash_file = %v", h)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.acts) == 0 || rec.acts[0] != "cp.get_file" || rec.recs[0]["path"] != dest {
-		t.Errorf("cp.get_file not recorded: %v %v", rec.acts, rec.recs)
+	rec.Lock()
+	defer rec.Unlock()
+	if len(rec.Actions) == 0 || rec.Actions[0] != "cp.get_file" || rec.Details[0]["path"] != dest {
+		t.Errorf("cp.get_file not recorded: %v %v", rec.Actions, rec.Details)
 	}
 }
 

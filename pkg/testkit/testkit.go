@@ -72,3 +72,23 @@ func (a *Audit) Take() []string {
 	a.lines = nil
 	return r
 }
+
+// Recorder is an audit sink that keeps every record as given, for tests
+// that check the exact details a module recorded. Read Actions and
+// Details once the calls under test have returned, or hold the lock
+// while work that may still record is running.
+type Recorder struct {
+	sync.Mutex
+	// Actions holds each record's action, in order.
+	Actions []string
+	// Details holds each record's details, in the same order.
+	Details []map[string]any
+}
+
+// Record keeps one audited action and its details.
+func (r *Recorder) Record(action string, d map[string]any) {
+	r.Lock()
+	defer r.Unlock()
+	r.Actions = append(r.Actions, action)
+	r.Details = append(r.Details, d)
+}

@@ -38,3 +38,12 @@ func TestAccountNameIsFreshEachCall(t *testing.T) {
 		t.Fatalf("names %q and %q: want two distinct brinetest_<8 hex> names", a, b)
 	}
 }
+
+func TestRecorderKeepsActionsAndDetailsInOrder(t *testing.T) {
+	var r Recorder
+	r.Record("cmd.run", map[string]any{"cmd": "pwd"})
+	r.Record("file.managed", map[string]any{"path": "/x"})
+	if !reflect.DeepEqual(r.Actions, []string{"cmd.run", "file.managed"}) || r.Details[1]["path"] != "/x" {
+		t.Fatalf("actions %q details %v", r.Actions, r.Details)
+	}
+}
