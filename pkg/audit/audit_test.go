@@ -483,6 +483,17 @@ type fullDisk struct {
 	failSync atomic.Bool
 }
 
+// options opens every log file on the simulated device.
+func (d *fullDisk) options(t *testing.T) Options {
+	return Options{Logger: testLogger(t), OpenFile: func(name string, flag int, perm os.FileMode) (File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return &budgetFile{f: f, disk: d}, nil
+	}}
+}
+
 type budgetFile struct {
 	f    *os.File
 	disk *fullDisk
@@ -514,13 +525,7 @@ func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	disk := &fullDisk{}
 	disk.budget.Store(2000)
-	opts := Options{Logger: testLogger(t), OpenFile: func(name string, flag int, perm os.FileMode) (File, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return &budgetFile{f: f, disk: disk}, nil
-	}}
+	opts := disk.options(t)
 	l, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -820,13 +825,7 @@ func TestFsyncFailureDisownsWrittenBytes(t *testing.T) {
 	dir := t.TempDir()
 	disk := &fullDisk{}
 	disk.budget.Store(1 << 30)
-	opts := Options{Logger: testLogger(t), OpenFile: func(name string, flag int, perm os.FileMode) (File, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return &budgetFile{f: f, disk: disk}, nil
-	}}
+	opts := disk.options(t)
 	l, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)

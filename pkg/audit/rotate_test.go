@@ -149,6 +149,17 @@ func TestKeyRotationTamperDetected(t *testing.T) {
 	})
 }
 
+// appendRotation appends the key_rotated entry from one key to another
+// without sealing after it, as a process that died right after writing it
+// would leave the log.
+func appendRotation(t *testing.T, l *Log, from, to Signer) {
+	t.Helper()
+	if _, err := l.Append(Entry{Actor: "audit", Action: ActionKeyRotated, Target: to.PublicKey(), Outcome: "ok",
+		Detail: map[string]any{"old_key": from.PublicKey(), "new_key": to.PublicKey()}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestKeyRotationCrashBeforeSealIsSealedAtOpen(t *testing.T) {
 	a, b := NewEd25519Signer(newKey(t)), NewEd25519Signer(newKey(t))
 	dir := t.TempDir()
@@ -158,10 +169,7 @@ func TestKeyRotationCrashBeforeSealIsSealedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The rotation written by a process that died before sealing.
-	if _, err := l.Append(Entry{Actor: "audit", Action: ActionKeyRotated, Target: b.PublicKey(), Outcome: "ok",
-		Detail: map[string]any{"old_key": a.PublicKey(), "new_key": b.PublicKey()}}); err != nil {
-		t.Fatal(err)
-	}
+	appendRotation(t, l, a, b)
 	l.Close()
 	if _, err := Verify(dir, trust(b.PublicKey())); err == nil {
 		t.Fatal("uncovered rotation verified")
@@ -217,10 +225,7 @@ func TestKeyRotationTwiceWithoutSealBetween(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a -> b recorded by a process that died before sealing ...
-	if _, err := l.Append(Entry{Actor: "audit", Action: ActionKeyRotated, Target: b.PublicKey(), Outcome: "ok",
-		Detail: map[string]any{"old_key": a.PublicKey(), "new_key": b.PublicKey()}}); err != nil {
-		t.Fatal(err)
-	}
+	appendRotation(t, l, a, b)
 	l.Close()
 	// ... and the next start already has another key.
 	l = mustOpen(t, dir, Options{Signer: c})
