@@ -431,16 +431,27 @@ func CronEnvStatus(c *Context, user, name string, value *string) (string, error)
 
 var jobNames = []string{"user", "minute", "hour", "daymonth", "month", "dayweek", "cmd", "commented", "comment", "identifier"}
 
-// setJob adds or updates a timed (special=false) or special job.
-func setJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
-	raw, err := cronRawText(c, a.user)
+// loadCronList reads user's crontab and picks the list setJob or rmJob
+// edits: the timed jobs, or the @special ones; edits through the list
+// change the returned table.
+func loadCronList(c *Context, fn, user string, special bool) (*cronTab, *[]cronJob, error) {
+	raw, err := cronRawText(c, user)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	t := parseCronTab(raw)
 	list := &t.Crons
 	if special {
 		list = &t.Special
+	}
+	return &t, list, nil
+}
+
+// setJob adds or updates a timed (special=false) or special job.
+func setJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
+	t, list, err := loadCronList(c, fn, a.user, special)
+	if err != nil {
+		return nil, err
 	}
 	status := "new"
 	for i, j := range *list {
@@ -515,7 +526,7 @@ func setJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
 		}
 		*list = append(*list, nj)
 	}
-	return saveCronTab(c, fn, a.user, t, status)
+	return saveCronTab(c, fn, a.user, *t, status)
 }
 
 func cronSetJob(c *Context, args []any, kwargs map[string]any) (any, error) {
@@ -543,14 +554,9 @@ func cronSetSpecial(c *Context, args []any, kwargs map[string]any) (any, error) 
 // rmJob removes the first matching job; for timed jobs the time fields,
 // when given, must match too.
 func rmJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
-	raw, err := cronRawText(c, a.user)
+	t, list, err := loadCronList(c, fn, a.user, special)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	t := parseCronTab(raw)
-	list := &t.Crons
-	if special {
-		list = &t.Special
+		return nil, err
 	}
 	idx := -1
 	for i, j := range *list {
@@ -577,7 +583,7 @@ func rmJob(c *Context, fn string, a cronArgs, special bool) (any, error) {
 		return "absent", nil
 	}
 	*list = append((*list)[:idx:idx], (*list)[idx+1:]...)
-	return saveCronTab(c, fn, a.user, t, "removed")
+	return saveCronTab(c, fn, a.user, *t, "removed")
 }
 
 func cronRmJob(c *Context, args []any, kwargs map[string]any) (any, error) {
