@@ -57,7 +57,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, base proto.Job, ids []string) 
 			i := lo + k
 			select {
 			case ack := <-f.Ok():
-				st.indexQueued(&queuedRecord{JID: jobs[i].JID, ID: jobs[i].MinionID, Seq: ack.Sequence, NotAfter: jobs[i].NotAfter})
+				st.indexQueued(&queuedRecord{JID: jobs[i].JID, ID: jobs[i].MinionID, Seq: ack.Sequence, NotAfter: jobs[i].NotAfter, Stored: time.Now()})
 			case err := <-f.Err():
 				return fmt.Errorf("jobs: queue %s for %s: %w", jobs[i].JID, jobs[i].MinionID, err)
 			case <-ctx.Done():

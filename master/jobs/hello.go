@@ -104,6 +104,12 @@ func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloSt
 			st.dequeue(ctx, j.JID, id)
 			continue
 		}
+		if st.storedAfter(j.JID, id, since) {
+			// Published after the hello, so over the connection that
+			// said it (the minion subscribes before saying hello); its
+			// return may simply not be stored yet.
+			continue
+		}
 		h.mu.Lock()
 		at, seen := hs.sent[j.JID]
 		h.mu.Unlock()
@@ -117,12 +123,15 @@ func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloSt
 				m.Header[k] = v
 			}
 		}
+		// Taken before publishing: a hello arriving during the publish
+		// is later than this, so the next walk sends the job again.
+		at = time.Now()
 		if err := d.nc.PublishMsg(m); err != nil {
 			d.log.Warn("forward queued job", "jid", j.JID, "id", id, "err", err)
 			return
 		}
 		h.mu.Lock()
-		hs.sent[j.JID] = time.Now()
+		hs.sent[j.JID] = at
 		h.mu.Unlock()
 		d.Forwarded.Add(1)
 		d.log.Info("queued job forwarded", "jid", j.JID, "id", id)

@@ -377,6 +377,58 @@ func TestHellosForwardOncePerConnection(t *testing.T) {
 	waitFor(t, 20*time.Second, "second forward", func() bool { return e.d.Forwarded.Load() == 2 && deliveries() == 2 })
 }
 
+// A job published after a minion's hello went over the connection that
+// said it: the hello's walk forwards only what was queued before, even
+// when the later job's return is not stored yet.
+func TestHelloWalkSkipsJobsPublishedAfterIt(t *testing.T) {
+	signer, _ := nkeys.CreateServer()
+	e := newEnv(t, t.TempDir(), signer)
+	e.accept("busy", nil)
+	nc, err := nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	if _, err := nc.Subscribe(proto.JobSubject("busy"), func(m *nats.Msg) {
+		var j proto.Job
+		if json.Unmarshal(m.Data, &j) == nil {
+			mu.Lock()
+			got[j.JID]++
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deliveries := func(jid string) int { mu.Lock(); defer mu.Unlock(); return got[jid] }
+	req := runReq("busy", "glob", "test.ping")
+	req.Async = true
+	before := call[RunReply](t, e.d.runVerb, req)
+	e.d.Hello("busy")
+	after := call[RunReply](t, e.d.runVerb, req) // well within the hello's debounce
+	waitFor(t, 20*time.Second, "the queued job forwarded", func() bool {
+		return e.d.Forwarded.Load() >= 1 && deliveries(before.JID) == 2
+	})
+	e.d.Close() // waits for the walk to finish
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.d.Forwarded.Load(); n != 1 {
+		t.Fatalf("the walk forwarded %d jobs, want only the one queued before the hello", n)
+	}
+	waitFor(t, 20*time.Second, "the later job's own publish", func() bool { return deliveries(after.JID) >= 1 })
+	if n := deliveries(after.JID); n != 1 {
+		t.Fatalf("the job published after the hello was delivered %d times", n)
+	}
+}
+
 // Pillar targets compile each candidate's pillar once for back-to-back
 // resolutions, and again when its grains change.
 func TestPillarTargetsCompileOnce(t *testing.T) {

@@ -68,6 +68,22 @@ type queuedRecord struct {
 	ID       string
 	Seq      uint64
 	NotAfter time.Time
+	// Stored is when this master process stored the envelope, just
+	// before publishing it (zero for one found at start): a hello walk
+	// leaves alone an envelope published after the hello, since it went
+	// over the connection that said it.
+	Stored time.Time
+}
+
+// storedAfter reports whether this process stored (and so published)
+// the envelope of (jid, id) after t.
+func (s *store) storedAfter(jid, id string, t time.Time) bool {
+	raw, err := s.db.Txn(false).First("queued", "id", jid, id)
+	if err != nil || raw == nil {
+		return false
+	}
+	st := raw.(*queuedRecord).Stored
+	return !st.IsZero() && st.After(t)
 }
 
 func schema() *memdb.DBSchema {
@@ -272,7 +288,7 @@ func (s *store) enqueue(ctx context.Context, job *proto.Job, m *nats.Msg) (uint6
 	if err != nil {
 		return 0, fmt.Errorf("jobs: queue %s for %s: %w", job.JID, job.MinionID, err)
 	}
-	s.indexQueued(&queuedRecord{JID: job.JID, ID: job.MinionID, Seq: ack.Sequence, NotAfter: job.NotAfter})
+	s.indexQueued(&queuedRecord{JID: job.JID, ID: job.MinionID, Seq: ack.Sequence, NotAfter: job.NotAfter, Stored: time.Now()})
 	return ack.Sequence, nil
 }
 
