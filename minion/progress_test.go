@@ -69,7 +69,7 @@ func TestProgressWriterInterval(t *testing.T) {
 	w := newProgressWriter(c.send, 10*time.Millisecond, 1<<10, 1<<20)
 	defer w.Close()
 	w.Write("stdout", []byte("line1\n"))
-	waitFor(t, 5*time.Second, func() bool { return len(c.list()) == 1 })
+	waitFor(t, 20*time.Second, func() bool { return len(c.list()) == 1 })
 	if got := c.list(); got[0] != (chunk{"stdout", "line1\n"}) {
 		t.Fatalf("interval flush sent %v", got)
 	}

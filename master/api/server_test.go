@@ -236,7 +236,7 @@ func TestACLAuthorisesThePublishedList(t *testing.T) {
 			if err := e.reg.Put(ctx, rec); err != nil {
 				t.Error(err)
 			}
-			waitFor(t, 5*time.Second, "db1's new grains", func() bool {
+			waitFor(t, 20*time.Second, "db1's new grains", func() bool {
 				r, _ := e.reg.Get("db1")
 				return r.Grains["role"] == "web"
 			})
@@ -258,7 +258,7 @@ func TestACLAuthorisesThePublishedList(t *testing.T) {
 		t.Fatalf("published to %v, which alice may not reach", rep.Minions)
 	}
 	if msg == "" {
-		waitFor(t, 5*time.Second, "web1's job", func() bool { _, ok := web1.Load(rep.JID); return ok })
+		waitFor(t, 20*time.Second, "web1's job", func() bool { _, ok := web1.Load(rep.JID); return ok })
 	}
 	// A later job to db1 from root proves db1 listens; it got nothing
 	// before.

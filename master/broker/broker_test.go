@@ -242,7 +242,7 @@ authorization {
 		if !strings.Contains(err.Error(), proto.JobSubject("web2")) {
 			t.Fatalf("unexpected error %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("subscription to another minion's jobs was not refused")
 	}
 	forged := func(n []byte) ([]byte, error) { return other.Sign(n) }

@@ -317,7 +317,7 @@ func dialAs(t *testing.T, m *master, kp nkeys.KeyPair, name, inbox string) *atta
 func (a *attacker) expectViolation(t *testing.T, kind, subject string) {
 	t.Helper()
 	want := fmt.Sprintf("Permissions Violation for %s to %q", kind, subject)
-	waitFor(t, 5*time.Second, want, func() bool { return strings.Contains(a.errors(), want) })
+	waitFor(t, 20*time.Second, want, func() bool { return strings.Contains(a.errors(), want) })
 }
 
 func newUserKey(t *testing.T) nkeys.KeyPair {

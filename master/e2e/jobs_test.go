@@ -181,7 +181,7 @@ func TestForgedJobRefused(t *testing.T) {
 	hb.send(bare)
 
 	hb.sendValid("victim")
-	waitFor(t, 5*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job signature"`) == 4 })
+	waitFor(t, 20*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job signature"`) == 4 })
 	for _, jid := range []string{own.JID, claim.JID, good.JID} {
 		if hb.returned(jid) {
 			t.Fatalf("forged job %s returned", jid)
@@ -214,7 +214,7 @@ func TestExpiredJobRefused(t *testing.T) {
 	m.Subject = proto.JobSubject("web1")
 	hb.send(m)
 	hb.sendValid("web1")
-	waitFor(t, 5*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job check"`) == 4 })
+	waitFor(t, 20*time.Second, "four refusals", func() bool { return mp.out.Count(`check="job check"`) == 4 })
 	for _, j := range []proto.Job{expired, future, other, long} {
 		if hb.returned(j.JID) {
 			t.Fatalf("job %s returned", j.JID)
@@ -244,7 +244,7 @@ func TestReplayedJobAfterRestartRefused(t *testing.T) {
 	again.Data, again.Header = msg.Data, msg.Header
 	hb.send(again)
 	hb.sendValid("web1")
-	waitFor(t, 5*time.Second, "replay refused", func() bool { return mp.out.Count(`check="job replay"`) == 1 })
+	waitFor(t, 20*time.Second, "replay refused", func() bool { return mp.out.Count(`check="job replay"`) == 1 })
 
 	mp.stop(syscall.SIGTERM)
 	mp2 := hb.startMinion("web1", dir)
@@ -254,7 +254,7 @@ func TestReplayedJobAfterRestartRefused(t *testing.T) {
 	hb.mu.Unlock()
 	hb.send(again)
 	hb.sendValid("web1")
-	waitFor(t, 5*time.Second, "replay after restart refused", func() bool { return mp2.out.Count(`check="job replay"`) == 1 })
+	waitFor(t, 20*time.Second, "replay after restart refused", func() bool { return mp2.out.Count(`check="job replay"`) == 1 })
 	if hb.returned(job.JID) {
 		t.Fatal("replayed job returned after restart")
 	}

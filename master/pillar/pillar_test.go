@@ -192,7 +192,7 @@ func TestSealedOnTheWire(t *testing.T) {
 	if got["db"].(map[string]any)["password"] != secret {
 		t.Fatalf("pillar = %v", got)
 	}
-	waitFor(t, 5*time.Second, "the sniffer to see the reply", func() bool {
+	waitFor(t, 20*time.Second, "the sniffer to see the reply", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(wire) > 0
@@ -208,7 +208,7 @@ func TestSealedOnTheWire(t *testing.T) {
 	// web2 may not ask on web1's subject nor listen on web1's inbox.
 	_ = nc2.Publish(proto.RequestSubject("web1", "pillar"), []byte(`{"v":1}`))
 	_, _ = nc2.SubscribeSync(proto.Inbox("web1") + ".>")
-	waitFor(t, 5*time.Second, "permission violations", func() bool {
+	waitFor(t, 20*time.Second, "permission violations", func() bool {
 		return er2.has(`Permissions Violation for Publish to "`+proto.RequestSubject("web1", "pillar")) &&
 			er2.has(`Permissions Violation for Subscription to "`+proto.Inbox("web1")+".>")
 	})
