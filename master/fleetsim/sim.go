@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/brine-cm/brine/pkg/proctune"
 	"io"
 	"log/slog"
 	"os"
@@ -158,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	limit, _ := RaiseNoFile()
+	limit, _ := proctune.RaiseNoFile()
 	need := uint64(o.Minions) + 256
 	if o.MasterURL == "" && o.MasterBin == "" {
 		need += uint64(o.Minions) // the in-process master holds the other end of each connection

@@ -11,11 +11,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/brine-cm/brine/pkg/proctune"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -60,11 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if _, err := fleetsim.RaiseNoFile(); err != nil {
+	if _, err := proctune.RaiseNoFile(); err != nil {
 		fmt.Fprintln(stderr, "brine-bench:", err)
 	}
 	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr); err != nil {
+		if _, err := proctune.ServePprof(*pprofAddr); err != nil {
 			fmt.Fprintln(stderr, "brine-bench:", err)
 			return 2
 		}
@@ -178,27 +176,4 @@ func printTable(w io.Writer, r *fleetsim.Result) {
 	if r.Note != "" {
 		fmt.Fprintln(w, "note:", r.Note)
 	}
-}
-
-// servePprof exposes this process's profiler on a loopback address.
-func servePprof(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("pprof address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("pprof address %q: only loopback addresses are allowed", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("pprof: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/brine-cm/brine/pkg/proctune"
 	"io"
 	"log/slog"
 	"os"
@@ -86,15 +87,21 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	raiseNoFile(log)
+	if limit, err := proctune.RaiseNoFile(); err != nil {
+		log.Warn("open files limit", "err", err)
+	} else {
+		log.Debug("open files limit", "limit", limit)
+	}
 	if *pprofAddr == "" {
 		*pprofAddr = os.Getenv("BRINE_PPROF")
 	}
 	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr, log); err != nil {
+		at, err := proctune.ServePprof(*pprofAddr)
+		if err != nil {
 			fmt.Fprintln(stderr, "brine-master:", err)
 			return 2
 		}
+		log.Info("pprof listening", "addr", at)
 	}
 	m, err := master.New(cfg, log)
 	if err != nil {
