@@ -41,7 +41,32 @@ type env struct {
 
 func newEnv(t *testing.T, dir string, signer nkeys.KeyPair) *env {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	return startEnv(t, envOptions{dir: dir, signer: signer, nodegroups: map[string]string{"dbs": "L@db1,db2"}})
+}
+
+// envOptions varies the test master: the JetStream dir, the signing key,
+// the server's max payload, the nodegroups and the return hook wired
+// before Open (as the master wires its audit log).
+type envOptions struct {
+	dir        string
+	signer     nkeys.KeyPair
+	maxPayload int32
+	nodegroups map[string]string
+	onReturn   func(context.Context, proto.Return) error
+}
+
+// startEnv starts a real embedded server with JetStream and a dispatcher
+// opened on it; everything is stopped when the test ends.
+func startEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	if o.signer == nil {
+		o.signer, _ = nkeys.CreateServer()
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: o.dir,
+		NoLog: true, NoSigs: true, MaxPayload: o.maxPayload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +84,13 @@ func newEnv(t *testing.T, dir string, signer nkeys.KeyPair) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(nc, signer, "master", time.Minute, nil)
+	d := New(nc, o.signer, "master", time.Minute, nil)
+	d.OnReturn = o.onReturn
 	if err := d.Open(ctx, Options{JS: js, Reg: reg, KeepJobs: time.Hour, DefaultTimeout: 5 * time.Second,
-		Nodegroups: map[string]string{"dbs": "L@db1,db2"}}); err != nil {
+		Nodegroups: o.nodegroups}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: s, nc: nc, reg: reg, d: d, signer: signer}
+	e := &env{t: t, srv: s, nc: nc, reg: reg, d: d, signer: o.signer}
 	t.Cleanup(e.stop)
 	return e
 }

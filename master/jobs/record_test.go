@@ -7,11 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/proto"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 )
 
@@ -19,32 +15,7 @@ import (
 // wires its audit log.
 func newEnvWith(t *testing.T, dir string, signer nkeys.KeyPair, onReturn func(context.Context, proto.Return) error) *env {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	reg, err := keyreg.Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := New(nc, signer, "master", time.Minute, nil)
-	d.OnReturn = onReturn
-	if err := d.Open(ctx, Options{JS: js, Reg: reg, KeepJobs: time.Hour, DefaultTimeout: 5 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: s, nc: nc, reg: reg, d: d, signer: signer}
-	t.Cleanup(e.stop)
-	return e
+	return startEnv(t, envOptions{dir: dir, signer: signer, onReturn: onReturn})
 }
 
 // recorder is an audit log in memory: the returns it was handed, and a

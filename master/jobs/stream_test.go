@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,12 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/proto"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 )
 
 const smallPayload = 64 << 10
@@ -22,33 +17,7 @@ const smallPayload = 64 << 10
 // newSmallEnv is newEnv on a server whose max_payload is smallPayload.
 func newSmallEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, MaxPayload: smallPayload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	reg, err := keyreg.Open(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := nkeys.CreateServer()
-	d := New(nc, signer, "master", time.Minute, nil)
-	if err := d.Open(ctx, Options{JS: js, Reg: reg, KeepJobs: time.Hour, DefaultTimeout: 5 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: s, nc: nc, reg: reg, d: d, signer: signer}
-	t.Cleanup(e.stop)
-	return e
+	return startEnv(t, envOptions{maxPayload: smallPayload})
 }
 
 // sizedMinion answers every job with a string of size bytes.
