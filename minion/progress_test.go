@@ -2,6 +2,7 @@ package minion
 
 import (
 	"bytes"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -35,13 +36,7 @@ func (c *chunks) list() []chunk {
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, timeout, "the condition", cond)
 }
 
 func TestProgressWriterCoalesces(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -131,13 +132,7 @@ func (e *errRec) has(s string) bool {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, d, what, cond)
 }
 
 func (f *fixture) client(t *testing.T, id string, kp nkeys.KeyPair, nc *nats.Conn) *remotefs.Pillar {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,13 +26,7 @@ import (
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before deadline")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, timeout, "the condition", cond)
 }
 
 type testWriter struct{ t *testing.T }

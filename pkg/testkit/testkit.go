@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // AccountName returns a fresh name for a real user or group a test
@@ -91,4 +92,21 @@ func (r *Recorder) Record(action string, d map[string]any) {
 	defer r.Unlock()
 	r.Actions = append(r.Actions, action)
 	r.Details = append(r.Details, d)
+}
+
+// WaitFor polls cond until it holds and fails the test once timeout has
+// passed without it, naming what was awaited. Tests wait on the event
+// itself with a deadline instead of sleeping for a guessed time; this is
+// the one poll loop they share.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
 }
