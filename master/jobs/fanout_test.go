@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"bytes"
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +57,21 @@ func TestSignAllEnvelopes(t *testing.T) {
 	base := proto.Job{V: proto.Version, JID: d.jids.Next(now), Master: "master", Target: proto.Target{Expr: "web*", Type: "glob"},
 		Fun: "test.ping", IssuedAt: now, NotAfter: now.Add(time.Minute)}
 	ids := []string{"web1", "web2", "db1", "web3", "web4", "web5", "web6", "web7", "web8"}
-	jobs := make([]proto.Job, len(ids))
-	msgs := make([]*nats.Msg, len(ids))
-	if err := d.signAll(base, ids, jobs, msgs); err != nil {
+	var mu sync.Mutex
+	got := map[string]*nats.Msg{}
+	if err := d.signAll(context.Background(), base, ids, func(j *proto.Job, m *nats.Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[j.MinionID] = m
+		return nil
+	}); err != nil {
 		t.Fatal(err)
+	}
+	msgs := make([]*nats.Msg, len(ids))
+	for i, id := range ids {
+		if msgs[i] = got[id]; msgs[i] == nil {
+			t.Fatalf("no envelope for %s", id)
+		}
 	}
 	pa, _ := kp.PublicKey()
 	pub, _ := nkeys.FromPublicKey(pa)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // helloDebounce gathers the hellos a minion sends while (re)connecting
@@ -83,9 +84,12 @@ func (d *Dispatcher) Hello(id string) {
 // the hello at since.
 func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloState, since time.Time) {
 	h := &d.hellos
-	msgs, err := st.backlog(ctx, id)
-	if err != nil {
-		d.log.Warn("backlog", "id", id, "err", err)
+	var msgs []*jetstream.RawStreamMsg
+	if st.inQueueStream(id) {
+		var err error
+		if msgs, err = st.backlog(ctx, id); err != nil {
+			d.log.Warn("backlog", "id", id, "err", err)
+		}
 	}
 	now := time.Now()
 	for _, qm := range msgs {
@@ -110,31 +114,39 @@ func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloSt
 			// return may simply not be stored yet.
 			continue
 		}
-		h.mu.Lock()
-		at, seen := hs.sent[j.JID]
-		h.mu.Unlock()
-		if seen && at.After(since) {
-			continue
-		}
-		m := nats.NewMsg(proto.JobSubject(id))
-		m.Data = qm.Data
-		for k, v := range qm.Header {
-			if !strings.HasPrefix(k, "Nats-") {
-				m.Header[k] = v
+		if !d.forward(id, j.JID, hs, since, func() (*nats.Msg, error) {
+			m := nats.NewMsg(proto.JobSubject(id))
+			m.Data = qm.Data
+			for k, v := range qm.Header {
+				if !strings.HasPrefix(k, "Nats-") {
+					m.Header[k] = v
+				}
 			}
-		}
-		// Taken before publishing: a hello arriving during the publish
-		// is later than this, so the next walk sends the job again.
-		at = time.Now()
-		if err := d.nc.PublishMsg(m); err != nil {
-			d.log.Warn("forward queued job", "jid", j.JID, "id", id, "err", err)
+			return m, nil
+		}) {
 			return
 		}
-		h.mu.Lock()
-		hs.sent[j.JID] = at
-		h.mu.Unlock()
-		d.Forwarded.Add(1)
-		d.log.Info("queued job forwarded", "jid", j.JID, "id", id)
+	}
+	// Envelopes held in memory are signed again from their job records.
+	for _, q := range st.waitingFor(id) {
+		rec, ok := st.job(q.JID)
+		switch {
+		case !ok:
+			st.takeQueued(q.JID, id)
+			continue
+		case now.After(q.NotAfter):
+			d.log.Info("queued job expired, not delivered", "jid", q.JID, "id", id)
+			st.takeQueued(q.JID, id)
+			continue
+		case st.hasReturn(q.JID, id):
+			st.takeQueued(q.JID, id)
+			continue
+		case !q.Stored.IsZero() && q.Stored.After(since):
+			continue // pushed after the hello, over the connection that said it
+		}
+		if !d.forward(id, q.JID, hs, since, func() (*nats.Msg, error) { return d.envelope(rec, id) }) {
+			return
+		}
 	}
 	// Forget what no longer matters, and the minion once nothing is left.
 	h.mu.Lock()
@@ -147,4 +159,35 @@ func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloSt
 		delete(h.m, id)
 	}
 	h.mu.Unlock()
+}
+
+// forward sends one waiting envelope (made by env) to id unless it was
+// already forwarded after the hello at since; it reports false when the
+// connection failed and the walk should stop.
+func (d *Dispatcher) forward(id, jid string, hs *helloState, since time.Time, env func() (*nats.Msg, error)) bool {
+	h := &d.hellos
+	h.mu.Lock()
+	at, seen := hs.sent[jid]
+	h.mu.Unlock()
+	if seen && at.After(since) {
+		return true
+	}
+	m, err := env()
+	if err != nil {
+		d.log.Warn("forward queued job", "jid", jid, "id", id, "err", err)
+		return true
+	}
+	// Taken before publishing: a hello arriving during the publish
+	// is later than this, so the next walk sends the job again.
+	at = time.Now()
+	if err := d.nc.PublishMsg(m); err != nil {
+		d.log.Warn("forward queued job", "jid", jid, "id", id, "err", err)
+		return false
+	}
+	h.mu.Lock()
+	hs.sent[jid] = at
+	h.mu.Unlock()
+	d.Forwarded.Add(1)
+	d.log.Info("queued job forwarded", "jid", jid, "id", id)
+	return true
 }

@@ -73,6 +73,7 @@ type Dispatcher struct {
 	stop    func()
 	wg      sync.WaitGroup
 
+	returns *returnBatcher
 	// Dropped counts returns that matched no job or came from a minion
 	// outside the job's targets.
 	Dropped atomic.Int64
@@ -147,48 +148,32 @@ func (d *Dispatcher) Open(ctx context.Context, o Options) error {
 		return fmt.Errorf("jobs: load %s: %w", InfoStream, err)
 	}
 	// Returns first, so queued envelopes already answered are dropped.
-	info, err := st.returns.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("jobs: %s: %w", ReturnStream, err)
-	}
-	last := info.State.LastSeq
-	caught := make(chan struct{})
-	var once sync.Once
-	if last == 0 || info.State.Msgs == 0 {
-		once.Do(func() { close(caught) })
-	}
-	cons, err := st.returns.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return fmt.Errorf("jobs: capture returns: %w", err)
-	}
 	lctx, cancel := context.WithCancel(context.Background())
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	d.mu.Lock()
+	d.life = lctx
+	d.mu.Unlock()
+	stored := 0
+	if err := replay(ctx, st.returns, func(m jetstream.Msg) {
 		meta, err := m.Metadata()
 		if err != nil {
 			return
 		}
-		d.storedReturn(lctx, m.Subject(), m.Data(), meta.Sequence.Stream, meta.Sequence.Stream > last)
-		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
-			once.Do(func() { close(caught) })
-		}
-	})
-	if err != nil {
+		replayReturns(m, func(subject string, data []byte, idx int) {
+			stored++
+			d.storedReturn(lctx, subject, data, meta.Sequence.Stream, idx, false)
+		})
+	}); err != nil {
 		cancel()
-		return fmt.Errorf("jobs: capture returns: %w", err)
-	}
-	d.stop = func() { cancel(); cc.Stop() }
-	d.mu.Lock()
-	d.life = lctx
-	d.mu.Unlock()
-	select {
-	case <-caught:
-	case <-ctx.Done():
-		d.stop()
-		return fmt.Errorf("jobs: load %s: %w", ReturnStream, ctx.Err())
+		return fmt.Errorf("jobs: load %s: %w", ReturnStream, err)
 	}
 	// Replayed returns become visible once recorded; wait for them, so
 	// the queue below is checked against them.
 	d.replaying.Wait()
+	if err := d.startReturns(lctx, st); err != nil {
+		cancel()
+		return err
+	}
+	d.stop = func() { cancel(); d.returns.stop() }
 	now := time.Now()
 	if err := replay(ctx, st.queue, func(m jetstream.Msg) {
 		var j proto.Job
@@ -204,6 +189,9 @@ func (d *Dispatcher) Open(ctx context.Context, o Options) error {
 	}); err != nil {
 		d.stop()
 		return fmt.Errorf("jobs: load %s: %w", QueueStream, err)
+	}
+	if n := d.rebuildWaiting(st, now); n > 0 {
+		d.log.Info("jobs waiting for their minions", "envelopes", n)
 	}
 	d.wg.Add(1)
 	go func() {
@@ -221,8 +209,46 @@ func (d *Dispatcher) Open(ctx context.Context, o Options) error {
 			}
 		}
 	}()
-	d.log.Info("job store open", "jobs", len(st.jobs("", "")), "returns", info.State.Msgs)
+	d.log.Info("job store open", "jobs", len(st.jobs("", "")), "returns", stored)
 	return nil
+}
+
+// rebuildWaiting indexes, from the job records, every envelope that was
+// pushed but has no return yet: the job has not expired, it was not sent
+// in batches (those wait in QueueStream), the minion's key is still the
+// accepted one it was sent to, and no kill_job since dropped it. Their
+// minions get them when they say hello.
+func (d *Dispatcher) rebuildWaiting(st *store, now time.Time) int {
+	recs := st.jobs("", "")
+	killed := map[string]bool{} // jid.id
+	for _, r := range recs {
+		if r.Fun == "saltutil.kill_job" && len(r.Args) > 0 {
+			if jid, ok := r.Args[0].(string); ok {
+				for _, id := range r.Minions {
+					killed[jid+"."+id] = true
+				}
+			}
+		}
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Batch != "" || !now.Before(r.NotAfter) {
+			continue
+		}
+		var ids []string
+		for _, id := range r.Minions {
+			if killed[r.JID+"."+id] || st.hasReturn(r.JID, id) || st.isQueued(r.JID, id) {
+				continue
+			}
+			if m, ok := d.res.Reg.Get(id); !ok || m.State != proto.KeyAccepted || m.FirstSeen.After(r.Time) {
+				continue
+			}
+			ids = append(ids, id)
+		}
+		st.indexWaiting(r.JID, ids, r.NotAfter, time.Time{})
+		n += len(ids)
+	}
+	return n
 }
 
 // Close stops capturing returns.
@@ -298,7 +324,7 @@ func (d *Dispatcher) store() *store {
 // return the audit log does not hold. Returns replayed at start (live
 // false) are recorded too; OnReturn skips those already recorded before
 // the restart (auditlog.Sink.JobReturn does), and Open waits for them.
-func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []byte, seq uint64, live bool) {
+func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []byte, seq uint64, idx int, live bool) {
 	tok, jid, ok := proto.SplitTokenSubject(subject, proto.ReturnPrefix)
 	if !ok {
 		d.Dropped.Add(1)
@@ -314,12 +340,8 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 		return
 	}
 	st := d.store()
-	id := ""
-	if rec, ok := d.res.Reg.ByToken(tok); ok {
-		id = rec.ID
-	} else if proto.Token(r.ID) == tok {
-		id = r.ID // key deleted since; the token still proves the sender
-	} else {
+	id, ok := d.returnID(tok, r.ID)
+	if !ok {
 		d.Dropped.Add(1)
 		return
 	}
@@ -327,7 +349,7 @@ func (d *Dispatcher) storedReturn(ctx context.Context, subject string, data []by
 	if st == nil || st.hasReturn(jid, id) || !d.claim(jid, id) {
 		return // a duplicate, or one being recorded right now
 	}
-	rec := &returnRecord{JID: jid, ID: id, Seq: seq, Return: r}
+	rec := &returnRecord{JID: jid, ID: id, Seq: seq, Idx: idx, Return: r}
 	if d.OnReturn == nil {
 		d.release(jid, id)
 		d.returned(st, tok, rec)
@@ -622,29 +644,10 @@ func (d *Dispatcher) batches(ctx context.Context, base proto.Job, sp spec, c *co
 	}
 }
 
-// sign builds the signed envelope message for one minion.
-func (d *Dispatcher) sign(job *proto.Job) (*nats.Msg, error) {
-	b, err := json.Marshal(job)
-	if err != nil {
-		return nil, fmt.Errorf("jobs: encode %s: %w", job.JID, err)
-	}
-	m := nats.NewMsg(proto.JobSubject(job.MinionID))
-	m.Data = b
-	if err := proto.Sign(d.signer, b, m.Header); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
-	}
-	return m, nil
-}
-
 // send queues one envelope durably (when the store is open) and pushes it
 // to the minion, which receives it now if connected.
 func (d *Dispatcher) send(ctx context.Context, job *proto.Job) error {
-	if !proto.TargetMatches(job.Target, job.MinionID) {
-		// The minion re-checks glob and list targets with its simpler
-		// matcher; the master's resolution is authoritative, so say so.
-		job.Target = proto.Target{Expr: job.Target.Expr, Type: "compound"}
-	}
-	m, err := d.sign(job)
+	m, err := signEnvelope(fastSigner(d.signer), job)
 	if err != nil {
 		return err
 	}

@@ -221,10 +221,7 @@ func TestRunResolvesStoresAndSurvivesRestart(t *testing.T) {
 		return len(s.Returns) == 4 && len(s.Missing) == 0
 	})
 	e.d.Hello("db2")
-	waitFor(t, 20*time.Second, "queue emptied", func() bool {
-		msgs, err := e.d.store().backlog(context.Background(), "db2")
-		return err == nil && len(msgs) == 0
-	})
+	waitFor(t, 20*time.Second, "queue emptied", func() bool { return waiting(e, "db2") == 0 })
 	if db2.ran(rep.JID) != 1 {
 		t.Fatalf("db2 ran %d times", db2.ran(rep.JID))
 	}
@@ -260,10 +257,7 @@ func TestExpiredBacklogNotForwarded(t *testing.T) {
 	fm := e.minion("away")
 	before := e.d.Forwarded.Load()
 	e.d.Hello("away")
-	waitFor(t, 20*time.Second, "queue emptied", func() bool {
-		msgs, err := e.d.store().backlog(context.Background(), "away")
-		return err == nil && len(msgs) == 0
-	})
+	waitFor(t, 20*time.Second, "queue emptied", func() bool { return waiting(e, "away") == 0 })
 	if e.d.Forwarded.Load() != before || fm.ran(rep.JID) != 0 {
 		t.Fatalf("expired job forwarded (%d) or run (%d)", e.d.Forwarded.Load()-before, fm.ran(rep.JID))
 	}
@@ -345,12 +339,20 @@ func TestForgetDropsQueue(t *testing.T) {
 	if err := e.d.Forget(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if msgs, err := e.d.store().backlog(ctx, "gone"); err != nil || len(msgs) != 0 {
-		t.Fatalf("forgotten minion still has %d queued (%v)", len(msgs), err)
+	if n := waiting(e, "gone"); n != 0 {
+		t.Fatalf("forgotten minion still has %d queued", n)
 	}
-	if msgs, err := e.d.store().backlog(ctx, "kept"); err != nil || len(msgs) != 1 {
-		t.Fatalf("other minion has %d queued (%v)", len(msgs), err)
+	if n := waiting(e, "kept"); n != 1 {
+		t.Fatalf("other minion has %d queued", n)
 	}
+}
+
+// waiting counts the envelopes waiting for id, in QueueStream and held
+// in memory.
+func waiting(e *env, id string) int {
+	st := e.d.store()
+	msgs, _ := st.backlog(context.Background(), id)
+	return len(msgs) + len(st.waitingFor(id))
 }
 
 // A minion's hellos while it (re)connects forward each queued job once;
@@ -489,5 +491,43 @@ func TestPillarTargetsCompileOnce(t *testing.T) {
 	ids, _ := r.Resolve(ctx, proto.Target{Expr: "tier:front", Type: "pillar"})
 	if !reflect.DeepEqual(ids, []string{"a1"}) || compiles != 4 {
 		t.Fatalf("after a2's grains changed: %v, %d compiles", ids, compiles)
+	}
+}
+
+// An envelope pushed to an offline minion is held in memory only; a
+// master restart rebuilds it from the job record, and the minion gets it
+// at its next hello, once. A job killed before the restart is not
+// rebuilt.
+func TestWaitingJobSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	signer, _ := nkeys.CreateServer()
+	e := newEnv(t, dir, signer)
+	e.accept("late", nil)
+	req := runReq("late", "glob", "test.ping")
+	req.Async = true
+	kept := call[RunReply](t, e.d.runVerb, req)
+	killed := call[RunReply](t, e.d.runVerb, req)
+	kr := call[KillReply](t, e.d.killVerb, JIDRequest{JID: killed.JID})
+	if len(kr.Minions) != 1 || kr.KillJID == "" {
+		t.Fatalf("kill: %+v", kr)
+	}
+	if n := waiting(e, "late"); n != 2 { // kept and the kill_job itself
+		t.Fatalf("%d envelopes waiting before the restart, want 2", n)
+	}
+	e.stop()
+
+	e2 := newEnv(t, dir, signer)
+	if n := waiting(e2, "late"); n != 2 {
+		t.Fatalf("%d envelopes waiting after the restart, want 2", n)
+	}
+	fm := e2.minion("late")
+	e2.d.Hello("late")
+	waitFor(t, 20*time.Second, "the waiting job's return", func() bool {
+		s := call[ShowReply](t, e2.d.showVerb, JIDRequest{JID: kept.JID})
+		return len(s.Returns) == 1
+	})
+	waitFor(t, 20*time.Second, "nothing left waiting", func() bool { return waiting(e2, "late") == 0 })
+	if fm.ran(kept.JID) != 1 || fm.ran(killed.JID) != 0 || fm.ran(kr.KillJID) != 1 {
+		t.Fatalf("runs: kept %d, killed %d, kill_job %d; want 1, 0, 1", fm.ran(kept.JID), fm.ran(killed.JID), fm.ran(kr.KillJID))
 	}
 }

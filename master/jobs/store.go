@@ -29,7 +29,8 @@ const (
 	// InfoPrefix+<jid>.
 	InfoStream = "BRINE_JOBS"
 	InfoPrefix = "brine.jobs."
-	// ReturnStream captures every minion return on proto.ReturnPrefix.
+	// ReturnStream holds every minion return, stored by the master in
+	// batches on ReturnLogSubject (returns.go).
 	ReturnStream = "BRINE_RETURNS"
 )
 
@@ -54,15 +55,21 @@ type JobRecord struct {
 	Batch    string         `json:"batch,omitempty"`
 }
 
-// returnRecord is one stored return.
+// returnRecord is one stored return: item Idx of ReturnStream message
+// Seq (-1: the message is this return alone).
 type returnRecord struct {
 	JID    string
 	ID     string
 	Seq    uint64
+	Idx    int
 	Return proto.Return
 }
 
-// queuedRecord is one envelope waiting in QueueStream.
+// queuedRecord is one envelope waiting for its minion's return: in
+// QueueStream at Seq (a batch's envelopes, sent over time), or, with Seq
+// 0, held only here and signed again from its job record when the minion
+// says hello (every other job: its record is the durable promise, and
+// Open rebuilds these from the records and the returns).
 type queuedRecord struct {
 	JID      string
 	ID       string
@@ -137,7 +144,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, keep time.Duration) 
 		return nil, fmt.Errorf("jobs: stream %s: %w", InfoStream, err)
 	}
 	if s.returns, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: ReturnStream, Description: "brine minion returns",
-		Subjects: []string{proto.ReturnPrefix + ">"}, Storage: jetstream.FileStorage, MaxAge: keep, Duplicates: 10 * time.Minute}); err != nil {
+		Subjects: []string{ReturnLogSubject}, Storage: jetstream.FileStorage, MaxAge: keep}); err != nil {
 		return nil, fmt.Errorf("jobs: stream %s: %w", ReturnStream, err)
 	}
 	return s, nil
@@ -213,11 +220,15 @@ func (s *store) loadReturns(ctx context.Context, jid string) map[string]proto.Re
 	if err != nil {
 		return out
 	}
+	batches := map[uint64][]returnItem{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		rec := raw.(*returnRecord)
 		r := rec.Return
-		m, err := s.returns.GetMsg(ctx, rec.Seq)
-		if err != nil || json.Unmarshal(m.Data, &r) != nil {
+		data, err := s.readReturn(ctx, rec.Seq, rec.Idx, batches)
+		if err == nil {
+			err = json.Unmarshal(data, &r)
+		}
+		if err != nil {
 			r = rec.Return
 			r.Return = fmt.Sprintf("return no longer readable: %v", err)
 		}
@@ -259,6 +270,56 @@ func (s *store) indexQueued(q *queuedRecord) {
 	}
 }
 
+// indexWaiting records, in one transaction, that each of ids waits for
+// the return of jid; pushed is when the envelopes are pushed.
+func (s *store) indexWaiting(jid string, ids []string, notAfter, pushed time.Time) {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	for _, id := range ids {
+		if err := txn.Insert("queued", &queuedRecord{JID: jid, ID: id, NotAfter: notAfter, Stored: pushed}); err != nil {
+			return
+		}
+	}
+	txn.Commit()
+}
+
+// waitingFor lists the envelopes of id held in memory (Seq 0).
+func (s *store) waitingFor(id string) []*queuedRecord {
+	it, err := s.db.Txn(false).Get("queued", "minion", id)
+	if err != nil {
+		return nil
+	}
+	var out []*queuedRecord
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if q := raw.(*queuedRecord); q.Seq == 0 {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// inQueueStream reports whether id has an envelope in QueueStream (the
+// index holds every one: Open indexes what it finds there), so a hello
+// from a minion with nothing there costs no stream lookup.
+func (s *store) inQueueStream(id string) bool {
+	it, err := s.db.Txn(false).Get("queued", "minion", id)
+	if err != nil {
+		return true
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if raw.(*queuedRecord).Seq != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// isQueued reports whether (jid, id) has a waiting envelope.
+func (s *store) isQueued(jid, id string) bool {
+	raw, err := s.db.Txn(false).First("queued", "id", jid, id)
+	return err == nil && raw != nil
+}
+
 // takeQueued removes and returns the queue entry of (jid, id).
 func (s *store) takeQueued(jid, id string) (*queuedRecord, bool) {
 	txn := s.db.Txn(true)
@@ -296,7 +357,7 @@ func (s *store) enqueue(ctx context.Context, job *proto.Job, m *nats.Msg) (uint6
 // stored or it can no longer run.
 func (s *store) dequeue(ctx context.Context, jid, id string) {
 	q, ok := s.takeQueued(jid, id)
-	if !ok {
+	if !ok || q.Seq == 0 {
 		return
 	}
 	if err := s.queue.DeleteMsg(ctx, q.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -328,6 +389,7 @@ func (s *store) backlog(ctx context.Context, id string) ([]*jetstream.RawStreamM
 // prune drops index entries of jobs older than the retention; the
 // streams' MaxAge drops the stored messages.
 func (s *store) prune(now time.Time) int {
+	s.pruneWaiting(now)
 	cut := proto.FormatJID(now.Add(-s.keep))
 	old := s.jobs("", cut)
 	if len(old) == 0 {
@@ -341,6 +403,26 @@ func (s *store) prune(now time.Time) int {
 	}
 	txn.Commit()
 	return len(old)
+}
+
+// pruneWaiting drops the in-memory envelopes whose jobs have expired.
+func (s *store) pruneWaiting(now time.Time) {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	it, err := txn.Get("queued", "id")
+	if err != nil {
+		return
+	}
+	var gone []*queuedRecord
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if q := raw.(*queuedRecord); q.Seq == 0 && now.After(q.NotAfter) {
+			gone = append(gone, q)
+		}
+	}
+	for _, q := range gone {
+		_ = txn.Delete("queued", q)
+	}
+	txn.Commit()
 }
 
 // summary renders a record for the CLI.
