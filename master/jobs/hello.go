@@ -127,8 +127,17 @@ func (d *Dispatcher) walk(ctx context.Context, st *store, id string, hs *helloSt
 			return
 		}
 	}
-	// Envelopes held in memory are signed again from their job records.
-	for _, q := range st.waitingFor(id) {
+	// Envelopes held in memory are signed again from their job records;
+	// like the stream's, a minion's backlog is bounded, newest kept.
+	held := st.waitingFor(id) // oldest first: jids sort by time
+	if n := len(held) - maxQueuedPerMinion; n > 0 {
+		for _, q := range held[:n] {
+			st.takeQueued(q.JID, id)
+		}
+		d.log.Warn("backlog over its bound, oldest jobs dropped", "id", id, "dropped", n)
+		held = held[n:]
+	}
+	for _, q := range held {
 		rec, ok := st.job(q.JID)
 		switch {
 		case !ok:

@@ -1,13 +1,15 @@
 // Package jobs publishes master-signed jobs to minions and keeps every job
-// and return durably. Each minion gets its own envelope on its own
-// subject: the envelope is stored on the minion's subject of a JetStream
-// stream (QueueStream) and pushed directly to the minion. A minion that
-// was offline gets its waiting envelopes when it says hello: the master
-// walks its queue subject and forwards what has not expired, so minions
-// need neither JetStream permissions nor a consumer of their own. Returns
-// are captured by ReturnStream and are indexed and reach waiting callers
-// only once stored and recorded (OnReturn); a go-memdb index of jobs and returns, rebuilt from the streams
-// at start, answers `jobs list`, `jobs show` and `jobs active`.
+// and return durably. The job record (InfoStream) is stored first and is
+// the promise; each minion then gets its own signed envelope, pushed on
+// its own subject, and is remembered as waiting until its return is
+// stored. A minion that was offline gets what waits for it, signed again
+// from the record, when it says hello, so minions need neither JetStream
+// permissions nor a consumer of their own; jobs sent in batches keep their
+// envelopes in QueueStream instead. Returns arrive as requests and are
+// stored in batches in ReturnStream (returns.go); they are indexed and
+// reach waiting callers only once stored and recorded (OnReturn). A
+// go-memdb index of jobs, returns and waiting envelopes, rebuilt from the
+// streams at start, answers `jobs list`, `jobs show` and `jobs active`.
 package jobs
 
 import (
@@ -678,11 +680,7 @@ func (d *Dispatcher) Forget(ctx context.Context, id string) error {
 	if err := st.queue.Purge(ctx, jetstream.WithPurgeSubject(QueuePrefix+proto.Token(id))); err != nil {
 		return fmt.Errorf("jobs: purge queue of %s: %w", id, err)
 	}
-	txn := st.db.Txn(true)
-	defer txn.Abort()
-	if _, err := txn.DeleteAll("queued", "minion", id); err == nil {
-		txn.Commit()
-	}
+	st.idx.forget(id)
 	return nil
 }
 

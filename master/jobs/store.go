@@ -82,33 +82,12 @@ type queuedRecord struct {
 	Stored time.Time
 }
 
-// storedAfter reports whether this process stored (and so published)
-// the envelope of (jid, id) after t.
-func (s *store) storedAfter(jid, id string, t time.Time) bool {
-	raw, err := s.db.Txn(false).First("queued", "id", jid, id)
-	if err != nil || raw == nil {
-		return false
-	}
-	st := raw.(*queuedRecord).Stored
-	return !st.IsZero() && st.After(t)
-}
-
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		"jobs": {Name: "jobs", Indexes: map[string]*memdb.IndexSchema{
 			"id":   {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "JID"}},
 			"fun":  {Name: "fun", Indexer: &memdb.StringFieldIndex{Field: "Fun"}},
 			"user": {Name: "user", Indexer: &memdb.StringFieldIndex{Field: "User"}},
-		}},
-		"returns": {Name: "returns", Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-				&memdb.StringFieldIndex{Field: "JID"}, &memdb.StringFieldIndex{Field: "ID"}}}},
-			"jid": {Name: "jid", Indexer: &memdb.StringFieldIndex{Field: "JID"}},
-		}},
-		"queued": {Name: "queued", Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-				&memdb.StringFieldIndex{Field: "JID"}, &memdb.StringFieldIndex{Field: "ID"}}}},
-			"minion": {Name: "minion", Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 		}},
 	}}
 }
@@ -119,7 +98,8 @@ type store struct {
 	queue   jetstream.Stream
 	info    jetstream.Stream
 	returns jetstream.Stream
-	db      *memdb.MemDB
+	db      *memdb.MemDB // jobs
+	idx     index        // returns and waiting envelopes
 	keep    time.Duration
 	del     deleter
 }
@@ -132,7 +112,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, keep time.Duration) 
 	if err != nil {
 		return nil, fmt.Errorf("jobs: schema: %w", err)
 	}
-	s := &store{js: js, db: db, keep: keep}
+	s := &store{js: js, db: db, keep: keep, idx: newIndex()}
 	ceiling := max(queueCeiling, keep)
 	if s.queue, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: QueueStream, Description: "brine jobs waiting for their minions",
 		Subjects: []string{QueuePrefix + "*"}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy, MaxAge: ceiling,
@@ -198,139 +178,29 @@ func (s *store) jobs(since, until string) []*JobRecord {
 	return out
 }
 
-// returnsFor lists the stored returns of jid by minion id.
-func (s *store) returnsFor(jid string) map[string]proto.Return {
-	out := map[string]proto.Return{}
-	it, err := s.db.Txn(false).Get("returns", "jid", jid)
-	if err != nil {
-		return out
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*returnRecord)
-		out[r.ID] = r.Return
-	}
-	return out
-}
-
 // loadReturns reads the returns of jid back from ReturnStream, keyed by
 // minion id.
 func (s *store) loadReturns(ctx context.Context, jid string) map[string]proto.Return {
 	out := map[string]proto.Return{}
-	it, err := s.db.Txn(false).Get("returns", "jid", jid)
-	if err != nil {
-		return out
+	fun := ""
+	if rec, ok := s.job(jid); ok {
+		fun = rec.Fun
 	}
 	batches := map[uint64][]returnItem{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		rec := raw.(*returnRecord)
-		r := rec.Return
-		data, err := s.readReturn(ctx, rec.Seq, rec.Idx, batches)
+	for id, e := range s.idx.returns(jid) {
+		var r proto.Return
+		data, err := s.readReturn(ctx, e.seq, int(e.idx), batches)
 		if err == nil {
 			err = json.Unmarshal(data, &r)
 		}
 		if err != nil {
-			r = rec.Return
-			r.Return = fmt.Sprintf("return no longer readable: %v", err)
+			r = proto.Return{V: proto.Version, JID: jid, Fun: fun, Retcode: int(e.retcode), Success: e.success,
+				Return: fmt.Sprintf("return no longer readable: %v", err)}
 		}
-		r.ID = rec.ID
-		out[rec.ID] = r
+		r.ID = id
+		out[id] = r
 	}
 	return out
-}
-
-func (s *store) hasReturn(jid, id string) bool {
-	raw, err := s.db.Txn(false).First("returns", "id", jid, id)
-	return err == nil && raw != nil
-}
-
-// indexReturn records a stored return; it reports false for a duplicate.
-// The index keeps what listings need (retcode, success); the returned
-// data stays in ReturnStream, read back by loadReturns, so a fleet's
-// state returns do not all sit in the master's memory.
-func (s *store) indexReturn(r *returnRecord) bool {
-	rec := *r
-	rec.Return.Return = nil
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	if old, _ := txn.First("returns", "id", r.JID, r.ID); old != nil {
-		return false
-	}
-	if err := txn.Insert("returns", &rec); err != nil {
-		return false
-	}
-	txn.Commit()
-	return true
-}
-
-func (s *store) indexQueued(q *queuedRecord) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	if err := txn.Insert("queued", q); err == nil {
-		txn.Commit()
-	}
-}
-
-// indexWaiting records, in one transaction, that each of ids waits for
-// the return of jid; pushed is when the envelopes are pushed.
-func (s *store) indexWaiting(jid string, ids []string, notAfter, pushed time.Time) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	for _, id := range ids {
-		if err := txn.Insert("queued", &queuedRecord{JID: jid, ID: id, NotAfter: notAfter, Stored: pushed}); err != nil {
-			return
-		}
-	}
-	txn.Commit()
-}
-
-// waitingFor lists the envelopes of id held in memory (Seq 0).
-func (s *store) waitingFor(id string) []*queuedRecord {
-	it, err := s.db.Txn(false).Get("queued", "minion", id)
-	if err != nil {
-		return nil
-	}
-	var out []*queuedRecord
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if q := raw.(*queuedRecord); q.Seq == 0 {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-// inQueueStream reports whether id has an envelope in QueueStream (the
-// index holds every one: Open indexes what it finds there), so a hello
-// from a minion with nothing there costs no stream lookup.
-func (s *store) inQueueStream(id string) bool {
-	it, err := s.db.Txn(false).Get("queued", "minion", id)
-	if err != nil {
-		return true
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if raw.(*queuedRecord).Seq != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// isQueued reports whether (jid, id) has a waiting envelope.
-func (s *store) isQueued(jid, id string) bool {
-	raw, err := s.db.Txn(false).First("queued", "id", jid, id)
-	return err == nil && raw != nil
-}
-
-// takeQueued removes and returns the queue entry of (jid, id).
-func (s *store) takeQueued(jid, id string) (*queuedRecord, bool) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	raw, err := txn.First("queued", "id", jid, id)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	_ = txn.Delete("queued", raw)
-	txn.Commit()
-	return raw.(*queuedRecord), true
 }
 
 // enqueue stores one signed envelope on its minion's queue subject; the
@@ -389,7 +259,7 @@ func (s *store) backlog(ctx context.Context, id string) ([]*jetstream.RawStreamM
 // prune drops index entries of jobs older than the retention; the
 // streams' MaxAge drops the stored messages.
 func (s *store) prune(now time.Time) int {
-	s.pruneWaiting(now)
+	s.idx.pruneWaiting(now)
 	cut := proto.FormatJID(now.Add(-s.keep))
 	old := s.jobs("", cut)
 	if len(old) == 0 {
@@ -399,35 +269,15 @@ func (s *store) prune(now time.Time) int {
 	defer txn.Abort()
 	for _, r := range old {
 		_ = txn.Delete("jobs", r)
-		_, _ = txn.DeleteAll("returns", "jid", r.JID)
+		s.idx.dropReturns(r.JID)
 	}
 	txn.Commit()
 	return len(old)
 }
 
-// pruneWaiting drops the in-memory envelopes whose jobs have expired.
-func (s *store) pruneWaiting(now time.Time) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	it, err := txn.Get("queued", "id")
-	if err != nil {
-		return
-	}
-	var gone []*queuedRecord
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if q := raw.(*queuedRecord); q.Seq == 0 && now.After(q.NotAfter) {
-			gone = append(gone, q)
-		}
-	}
-	for _, q := range gone {
-		_ = txn.Delete("queued", q)
-	}
-	txn.Commit()
-}
-
 // summary renders a record for the CLI.
 func (s *store) summary(r *JobRecord) JobSummary {
-	rets := s.returnsFor(r.JID)
+	rets := s.idx.returns(r.JID)
 	js := JobSummary{JID: r.JID, Function: r.Fun, Arguments: r.Args, Kwargs: r.Kwargs, Target: r.Target.Expr, TargetType: r.Target.Type,
 		User: r.User, StartTime: r.Time, NotAfter: r.NotAfter, Minions: r.Minions, Returned: len(rets), Batch: r.Batch}
 	if js.Arguments == nil {
