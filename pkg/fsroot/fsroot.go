@@ -38,6 +38,9 @@ func Join(root, rel string) (string, error) {
 	if joined != clean && !strings.HasPrefix(joined, withSep(clean)) {
 		return "", fmt.Errorf("%q: %w", rel, ErrOutside)
 	}
+	if joined != clean && resolvesBeneath(clean, joined[len(withSep(clean)):]) {
+		return joined, nil
+	}
 	if err := checkSymlinks(clean, joined); err != nil {
 		return "", fmt.Errorf("%q: %w", rel, err)
 	}
