@@ -198,11 +198,27 @@ func applyPerms(p string, o owner, mode uint32, haveMode, nofollow bool) error {
 // writeAtomic replaces p with data through a temporary file in the same
 // directory and a rename, so readers never see a half-written file. The
 // new file gets mode and owner (perm<0 or id<0: taken from prev, the file
-// being replaced, when there is one). Only a replacement is fsynced.
+// being replaced, when there is one). Only a replacement is fsynced. A
+// file that did not exist (prev nil) is written unnamed and linked in
+// where the system allows it (createAnonymous), with the same guarantee.
 func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) error {
 	dir, base := filepath.Split(p)
 	if dir == "" {
 		dir = "."
+	}
+	uid, gid := o.uid, o.gid
+	if st, ok := sysStat(prev); ok {
+		if uid < 0 {
+			uid = int(st.Uid)
+		}
+		if gid < 0 {
+			gid = int(st.Gid)
+		}
+	}
+	if prev == nil {
+		if handled, err := createAnonymous(dir, p, data, mode, uid, gid); handled {
+			return err
+		}
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".brine-")
 	if err != nil {
@@ -216,15 +232,6 @@ func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) 
 	}
 	if _, err := tmp.Write(data); err != nil {
 		return cleanup(err)
-	}
-	uid, gid := o.uid, o.gid
-	if st, ok := sysStat(prev); ok {
-		if uid < 0 {
-			uid = int(st.Uid)
-		}
-		if gid < 0 {
-			gid = int(st.Gid)
-		}
 	}
 	if uid >= 0 || gid >= 0 {
 		if err := tmp.Chown(uid, gid); err != nil {

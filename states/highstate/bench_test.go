@@ -1,6 +1,7 @@
 package highstate
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brine-cm/brine/pkg/execmod"
+	"github.com/brine-cm/brine/pkg/fileclient"
+	"github.com/brine-cm/brine/proto"
+	"github.com/brine-cm/brine/states"
 )
 
 // benchTree writes a state tree of nManaged file.managed (1 KB of
@@ -166,5 +172,42 @@ func TestBenchTreeConverges(t *testing.T) {
 	r = call(t, args...)
 	if r.code != 0 || !strings.Contains(r.stdout, "Succeeded: 39\nFailed:     0\n") {
 		t.Fatalf("second apply not clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// BenchmarkApplyInProcess runs the same state.apply as
+// BenchmarkCallLocal/states390/first inside the test process (grains,
+// file client and registries as call --local builds them), so a CPU
+// profile (-cpuprofile) shows where a first apply spends its time
+// without process start-up in the way.
+func BenchmarkApplyInProcess(b *testing.B) {
+	dir := b.TempDir()
+	salt, _ := benchTree(b, dir, 300, 50, 20, 20)
+	reg := execmod.Builtin()
+	Register(reg, states.Builtin())
+	grains := map[string]any{"id": "bench", "os": "Debian", "os_family": "Debian"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		out := filepath.Join(dir, fmt.Sprintf("target%d", i))
+		i++
+		ec := &execmod.Context{
+			Ctx:      context.Background(),
+			Grains:   grains,
+			Pillar:   map[string]any{"bench_root": out},
+			Opts:     map[string]any{"id": "bench", "state_top": "top.sls"},
+			Files:    fileclient.NewLocal(salt),
+			Registry: reg,
+			Saltenv:  "base",
+		}
+		b.StartTimer()
+		ret, err := reg.Call(ec, "state.apply", nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m, ok := ret.(map[string]proto.StateResult); !ok || len(m) != 390 || Failed(ret) {
+			b.Fatalf("apply: %d results, failed=%v", len(m), Failed(ret))
+		}
 	}
 }
