@@ -1,6 +1,7 @@
 package states
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,5 +85,29 @@ func TestCreateAnonymousLeavesAnExistingFile(t *testing.T) {
 		if err != nil || fi.Mode() != fs.FileMode(0o644) || fi.Size() != 4 {
 			t.Fatalf("created %v, %v", fi, err)
 		}
+	}
+}
+
+// TestReadRegularMatchesOSReadFile checks the poller-free reader returns
+// what os.ReadFile does for empty, small, exact-size and large files, and
+// the same kind of error for a missing one.
+func TestReadRegularMatchesOSReadFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, 1 << 20} {
+		p := filepath.Join(dir, "f")
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = byte(i*7 + n)
+		}
+		if err := os.WriteFile(p, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readRegular(p)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("size %d: got %d bytes, %v", n, len(got), err)
+		}
+	}
+	if _, err := readRegular(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
