@@ -336,8 +336,13 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// recordFile logs a changed file to the host's audit trail.
+// recordFile logs a changed file to the host's audit trail. With no
+// audit trail (a masterless call) there is nothing to hash the content
+// for.
 func recordFile(ec *execmod.Context, p string, before, after []byte, existed bool, d string) {
+	if ec == nil || ec.Audit == nil {
+		return
+	}
 	bs := ""
 	if existed {
 		bs = sha256Hex(before)
