@@ -84,9 +84,28 @@ func VerifySigned(v Verifier, kid string, payload []byte, h map[string][]string)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	if err := v.Verify(payload, sig); err != nil {
+	proof := h[HeaderProof]
+	if len(proof) == 0 {
+		if err := v.Verify(payload, sig); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		}
+		return nil
+	}
+	if len(proof) != 1 {
+		return fmt.Errorf("%w: %d proofs", ErrBadSignature, len(proof))
+	}
+	msg, err := proofRoot(payload, proof[0])
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
+	key := kid + "\x00" + string(msg) + "\x00" + string(sig)
+	if batchVerified(key) {
+		return nil
+	}
+	if err := v.Verify(msg, sig); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	rememberBatch(key)
 	return nil
 }
 
