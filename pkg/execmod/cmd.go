@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode"
@@ -495,6 +496,8 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
 	if s.stdin != nil {
 		cmd.Stdin = strings.NewReader(*s.stdin)
+	} else if null := devNull(); null != nil {
+		cmd.Stdin = null
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
@@ -595,6 +598,19 @@ func execute(c *Context, s *runSpec) (cmdResult, error) {
 	}
 	return res, nil
 }
+
+// devNull is /dev/null opened once for reading and never closed: every
+// command without stdin= reads from it, as it would from the copy os/exec
+// opens for each command, without an open (and a poller registration
+// that fails) per command. nil when it cannot be opened; os/exec then
+// reports that itself.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
 
 // teeWriter keeps a command's output and hands each piece to the
 // context's progress sink as it arrives. exec.Cmd writes to one writer

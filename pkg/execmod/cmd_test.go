@@ -409,3 +409,19 @@ func TestCmdDirectCallUsesShell(t *testing.T) {
 		t.Errorf("direct cmd.run python_shell=False = %q, %v", got, err)
 	}
 }
+
+// TestCmdStdinIsDevNull checks a command given no stdin= reads
+// /dev/null, read-only and empty, on every call (the descriptor is shared
+// and must survive each command), and that stdin= still replaces it.
+func TestCmdStdinIsDevNull(t *testing.T) {
+	c, _ := newCtx(t)
+	for i := 0; i < 3; i++ {
+		got := call(t, c, "cmd.run", []any{"readlink /proc/self/fd/0; wc -c; awk '/^flags/ { print substr($2, length($2)) }' /proc/self/fdinfo/0"}, map[string]any{"python_shell": true})
+		if got != "/dev/null\n0\n0" { // the last octal digit of the flags: O_RDONLY
+			t.Fatalf("call %d: stdin gave %q", i, got)
+		}
+	}
+	if got := call(t, c, "cmd.run", []any{"cat"}, map[string]any{"stdin": "fed"}); got != "fed" {
+		t.Fatalf("stdin=: got %q", got)
+	}
+}
