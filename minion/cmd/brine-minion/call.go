@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -33,6 +34,15 @@ Runs one execution function on this host, as salt-call does. With --local the
 state tree and pillar are read from the local roots (masterless).
 Exit status: 0 success, 1 failure (a state failed, or render/compile errors), 2 usage error.
 `
+
+// callGCPercent is the garbage collector's target for a call, unless
+// GOGC says otherwise. A call is one short process whose heap is mostly
+// live until it exits (rendered states, then results): at the default 100
+// the collector already runs while the SLS files are rendered, which took
+// rendering the 390-state benchmark tree from 7 ms to 9 ms, for little
+// memory back. 200 keeps that tree near 22 MB and a 3,000-file tree under
+// 35 MB.
+const callGCPercent = 200
 
 // callFlags are salt-call's options that brine supports.
 type callFlags struct {
@@ -231,6 +241,9 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 	if !f.local {
 		fmt.Fprintln(stderr, "brine-minion call: only --local (masterless) calls are supported; use brine-master run for remote jobs")
 		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(callGCPercent)
 	}
 	if f.out != "" && !validFormat(f.out) {
 		fmt.Fprintf(stderr, "brine-minion call: unknown output format %q (want one of %s)\n", f.out, strings.Join(output.Formats, ", "))
