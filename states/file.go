@@ -418,6 +418,16 @@ func readSalt(ec *execmod.Context, url string) ([]byte, error) {
 	return b, nil
 }
 
+// readCurrent reads the file being managed, fi its Lstat: a regular
+// file without the poller, anything else (a FIFO, a device) as
+// os.ReadFile does.
+func readCurrent(p string, fi fs.FileInfo) ([]byte, error) {
+	if fi.Mode().IsRegular() {
+		return readRegular(p)
+	}
+	return os.ReadFile(p)
+}
+
 // readRegular is os.ReadFile for a regular file, without the poller.
 func readRegular(p string) ([]byte, error) {
 	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -818,9 +828,9 @@ func fileManaged(r *Request) Result {
 			contentDiffers = true
 		} else if fi.Mode().IsRegular() && fi.Size() != int64(len(want)) {
 			contentDiffers = true
-			cur, _ = os.ReadFile(real)
+			cur, _ = readCurrent(real, fi)
 		} else {
-			cur, err = os.ReadFile(real)
+			cur, err = readCurrent(real, fi)
 			if err != nil {
 				return out.failed(fmt.Sprintf("Unable to manage file: %v", err))
 			}
