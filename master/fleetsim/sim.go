@@ -99,6 +99,7 @@ type Result struct {
 	JobsPerS       float64 `json:"jobs_per_s"`
 	MasterRSS      int64   `json:"master_rss_bytes"`
 	MasterRSSReady int64   `json:"master_rss_connected_bytes"`
+	MasterRSSIdle  int64   `json:"master_rss_idle_bytes"`
 	MasterPeakRSS  int64   `json:"master_peak_rss_bytes"`
 	MasterCPUS     float64 `json:"master_cpu_s"`
 	SimRSS         int64   `json:"sim_rss_bytes"`
@@ -342,7 +343,35 @@ func (s *sim) accept(ctx, _ context.Context) error {
 	}
 	s.res.ReadyS = time.Since(t0).Seconds()
 	s.res.MasterRSSReady = s.masterRSS()
+	s.res.MasterRSSIdle = s.settledRSS(ctx)
 	return nil
+}
+
+// settledRSS is the master's RSS once the fleet has been connected and
+// idle for a while: the master gives back the memory of a burst after
+// 10 s without work, so this waits up to 30 s for the RSS to stop
+// falling (-1 when the master is not a child process of its own).
+func (s *sim) settledRSS(ctx context.Context) int64 {
+	rss := s.masterRSS()
+	if rss < 0 || s.ms.mode != ModeChild {
+		return -1
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	low, flat := rss, 0
+	for i := 0; i < 30 && (i < 12 || flat < 5); i++ {
+		select {
+		case <-ctx.Done():
+			return low
+		case <-t.C:
+		}
+		if r := s.masterRSS(); r < low*99/100 {
+			low, flat = r, 0
+		} else {
+			flat++
+		}
+	}
+	return low
 }
 
 // masterRSS is the master's RSS now (the whole process when in-process,

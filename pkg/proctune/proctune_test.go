@@ -1,11 +1,17 @@
 package proctune
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/brine-cm/brine/pkg/testkit"
 )
 
 func TestRaiseNoFileReachesHardLimit(t *testing.T) {
@@ -41,4 +47,25 @@ func TestServePprofLoopbackOnly(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine") {
 		t.Fatalf("pprof index: %d %.200s", resp.StatusCode, body)
 	}
+}
+
+// After a burst of garbage, an idle interval releases it: the heap the
+// runtime holds from the OS falls back near what is live.
+func TestReleaseWhenIdleReturnsABurst(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := released()
+	burst := make([][]byte, 0, 256)
+	for i := 0; i < 256; i++ {
+		burst = append(burst, make([]byte, 256<<10)) // 64 MiB in all
+	}
+	runtime.KeepAlive(burst)
+	burst = nil
+	go ReleaseWhenIdle(ctx, 20*time.Millisecond, 1<<20)
+	testkit.WaitFor(t, 20*time.Second, "the burst released", func() bool { return released() >= before+32<<20 })
 }

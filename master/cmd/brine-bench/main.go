@@ -166,7 +166,8 @@ func printTable(w io.Writer, r *fleetsim.Result) {
 		row("  first failure", "%s", r.StateFailure)
 	}
 	row("jobs per second (4 in flight)", "%.0f", r.JobsPerS)
-	row("master RSS", "%s at the end, %s with the fleet connected and idle, peak %s", mib(r.MasterRSS), mib(r.MasterRSSReady), mib(r.MasterPeakRSS))
+	row("master RSS", "%s with the fleet just connected, %s connected and idle, %s at the end, peak %s",
+		mib(r.MasterRSSReady), mib(r.MasterRSSIdle), mib(r.MasterRSS), mib(r.MasterPeakRSS))
 	row("master CPU", "%.1f s", r.MasterCPUS)
 	row("simulator RSS / CPU", "%s / %.1f s", mib(r.SimRSS), r.SimCPUS)
 	if r.MinionFailures > 0 {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/brine-cm/brine/master"
 )
@@ -110,6 +111,9 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// After a fleet-wide burst (key storm, a job to every minion), give
+	// the memory back once 10 s pass with under 16 MiB allocated.
+	go proctune.ReleaseWhenIdle(ctx, 10*time.Second, 16<<20)
 	if err := m.Run(ctx); err != nil {
 		log.Error("master failed", "err", err)
 		return 1
