@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/user"
 	"path"
@@ -199,9 +200,10 @@ func applyPerms(p string, o owner, mode uint32, haveMode, nofollow bool) error {
 // writeAtomic replaces p with data through a temporary file in the same
 // directory and a rename, so readers never see a half-written file. The
 // new file gets mode and owner (perm<0 or id<0: taken from prev, the file
-// being replaced, when there is one). Only a replacement is fsynced. A
-// file that did not exist (prev nil) is written unnamed and linked in
-// where the system allows it (createAnonymous), with the same guarantee.
+// being replaced, when there is one). Only a replacement is fsynced. The
+// temporary file is handled with plain system calls: an os.File would add
+// five per file (non-blocking mode set and cleared, a poller registration
+// that fails for regular files) to every file a first apply creates.
 func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) error {
 	dir, base := filepath.Split(p)
 	if dir == "" {
@@ -216,30 +218,31 @@ func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) 
 			gid = int(st.Gid)
 		}
 	}
-	if prev == nil {
-		if handled, err := createAnonymous(dir, p, data, mode, uid, gid); handled {
-			return err
-		}
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".brine-")
+	fd, name, err := createTemp(dir, "."+base+".brine-")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	name := tmp.Name()
 	cleanup := func(e error) error {
-		tmp.Close()
-		os.Remove(name)
+		syscall.Close(fd)
+		syscall.Unlink(name)
 		return fmt.Errorf("write %s: %w", p, e)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return cleanup(err)
+	for b := data; len(b) > 0; {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return cleanup(&fs.PathError{Op: "write", Path: name, Err: err})
+		}
+		b = b[n:]
 	}
 	if uid >= 0 || gid >= 0 {
-		if err := tmp.Chown(uid, gid); err != nil {
-			return cleanup(err)
+		if err := syscall.Fchown(fd, uid, gid); err != nil {
+			return cleanup(&fs.PathError{Op: "chown", Path: name, Err: err})
 		}
 	}
-	if err := syscall.Fchmod(int(tmp.Fd()), mode); err != nil {
+	if err := syscall.Fchmod(fd, mode); err != nil {
 		return cleanup(err)
 	}
 	// Replacing an existing file: flush the new content before the
@@ -248,19 +251,35 @@ func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) 
 	// re-apply converges it, so a first apply of thousands of files is
 	// not paced by one fsync each (Salt does not fsync at all).
 	if prev != nil {
-		if err := tmp.Sync(); err != nil {
-			return cleanup(err)
+		if err := syscall.Fsync(fd); err != nil {
+			return cleanup(&fs.PathError{Op: "sync", Path: name, Err: err})
 		}
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", p, err)
+	if err := syscall.Close(fd); err != nil {
+		syscall.Unlink(name)
+		return fmt.Errorf("write %s: %w", p, &fs.PathError{Op: "close", Path: name, Err: err})
 	}
 	if err := os.Rename(name, p); err != nil {
-		os.Remove(name)
+		syscall.Unlink(name)
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
+}
+
+// createTemp is os.CreateTemp(dir, prefix) returning a bare descriptor:
+// a new file readable and writable by its owner only, named prefix and a
+// random number, created exclusively.
+func createTemp(dir, prefix string) (int, string, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		fd, err := syscall.Open(name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+		if err == nil {
+			return fd, name, nil
+		}
+		if err != syscall.EEXIST || try == 10000 {
+			return -1, "", &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, prefix+"*"), Err: err}
+		}
+	}
 }
 
 func sysStat(fi fs.FileInfo) (*syscall.Stat_t, bool) {

@@ -5,15 +5,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-// TestWriteAtomicNewAndReplace checks both ways a file is written: a new
-// one (unnamed inode linked in, on Linux) and a replacement (temporary
-// name and rename): content, exact mode whatever the umask, owner kept,
-// and no temporary file left behind.
+// TestWriteAtomicNewAndReplace checks a new file and a replacement:
+// content, exact mode whatever the umask, no temporary file left behind,
+// and a missing directory reported as the temporary file's.
 func TestWriteAtomicNewAndReplace(t *testing.T) {
 	dir := t.TempDir()
 	old := syscall.Umask(0o077)
@@ -49,42 +48,9 @@ func TestWriteAtomicNewAndReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("two\n", 0o640)
-	if err := writeAtomic(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644, owner{uid: -1, gid: -1}, nil); err == nil {
-		t.Fatal("write into a missing directory succeeded")
-	}
-}
-
-// TestCreateAnonymousLeavesAnExistingFile checks that a name which
-// appeared after the caller looked is not overwritten by the unnamed-inode
-// path: it hands over to the rename path instead.
-func TestCreateAnonymousLeavesAnExistingFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "raced")
-	if err := os.WriteFile(p, []byte("theirs"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	handled, err := createAnonymous(dir, p, []byte("ours"), 0o644, -1, -1)
-	if handled || err != nil {
-		t.Fatalf("handled=%v err=%v, want a hand-over", handled, err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "theirs" {
-		t.Fatalf("existing file changed to %q", b)
-	}
-	// Where O_TMPFILE works (Linux, ext4, tmpfs, xfs, btrfs), a new name
-	// is handled here.
-	if runtime.GOOS == "linux" {
-		q := filepath.Join(dir, "fresh")
-		handled, err = createAnonymous(dir, q, []byte("ours"), 0o644, -1, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !handled {
-			t.Skip("O_TMPFILE not supported on this file system")
-		}
-		fi, err := os.Stat(q)
-		if err != nil || fi.Mode() != fs.FileMode(0o644) || fi.Size() != 4 {
-			t.Fatalf("created %v, %v", fi, err)
-		}
+	err = writeAtomic(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644, owner{uid: -1, gid: -1}, nil)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "createtemp "+filepath.Join(dir, "missing", ".x.brine-*")) {
+		t.Fatalf("write into a missing directory: %v", err)
 	}
 }
 
@@ -109,5 +75,40 @@ func TestReadRegularMatchesOSReadFile(t *testing.T) {
 	}
 	if _, err := readRegular(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestWriteAtomicOwner checks the owner asked for is set on a new file
+// and a replacement without one keeps the owner of the file it replaces.
+func TestWriteAtomicOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing a file's owner needs root")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "owned")
+	if err := writeAtomic(p, []byte("a"), 0o640, owner{uid: 65534, gid: 65534}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := func() (uint32, uint32) {
+		t.Helper()
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return st.Uid, st.Gid
+	}
+	if u, g := ids(); u != 65534 || g != 65534 {
+		t.Fatalf("new file owned by %d:%d", u, g)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAtomic(p, []byte("b"), 0o640, owner{uid: -1, gid: -1}, fi); err != nil {
+		t.Fatal(err)
+	}
+	if u, g := ids(); u != 65534 || g != 65534 {
+		t.Fatalf("replacement owned by %d:%d, want the old file's 65534:65534", u, g)
 	}
 }
