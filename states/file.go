@@ -203,7 +203,8 @@ func applyPerms(p string, o owner, mode uint32, haveMode, nofollow bool) error {
 // being replaced, when there is one). Only a replacement is fsynced. The
 // temporary file is handled with plain system calls: an os.File would add
 // five per file (non-blocking mode set and cleared, a poller registration
-// that fails for regular files) to every file a first apply creates.
+// that fails for regular files) and os.Rename an Lstat of p, a look-up of
+// a name that does not exist yet, to every file a first apply creates.
 func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) error {
 	dir, base := filepath.Split(p)
 	if dir == "" {
@@ -259,9 +260,14 @@ func writeAtomic(p string, data []byte, mode uint32, o owner, prev fs.FileInfo) 
 		syscall.Unlink(name)
 		return fmt.Errorf("write %s: %w", p, &fs.PathError{Op: "close", Path: name, Err: err})
 	}
-	if err := os.Rename(name, p); err != nil {
+	if err := syscall.Rename(name, p); err != nil {
 		syscall.Unlink(name)
-		return fmt.Errorf("write %s: %w", p, err)
+		if err == syscall.EISDIR {
+			// os.Rename's answer for a directory in the way, which it
+			// finds with an Lstat of p before every rename.
+			err = syscall.EEXIST
+		}
+		return fmt.Errorf("write %s: %w", p, &os.LinkError{Op: "rename", Old: name, New: p, Err: err})
 	}
 	return nil
 }

@@ -112,3 +112,24 @@ func TestWriteAtomicOwner(t *testing.T) {
 		t.Fatalf("replacement owned by %d:%d, want the old file's 65534:65534", u, g)
 	}
 }
+
+// TestWriteAtomicOverDirectory checks a directory standing where the file
+// should go is reported as os.Rename reports it, and left alone.
+func TestWriteAtomicOverDirectory(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "d")
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := writeAtomic(p, []byte("x"), 0o644, owner{uid: -1, gid: -1}, nil)
+	var le *os.LinkError
+	if !errors.As(err, &le) || le.Op != "rename" || !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("got %v, want a rename error saying the file exists", err)
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		t.Fatalf("directory replaced: %v %v", fi, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary file left: %v", ents)
+	}
+}
