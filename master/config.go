@@ -15,6 +15,7 @@ import (
 
 	"github.com/brine-cm/brine/master/api"
 	"github.com/brine-cm/brine/master/broker"
+	"github.com/brine-cm/brine/master/pillar"
 	"gopkg.in/yaml.v3"
 )
 
@@ -79,6 +80,19 @@ type Config struct {
 	// operator is never limited; with any rules set, an operator without
 	// rules may run nothing.
 	ACL map[string][]api.ACLRule `yaml:"acl"`
+	// PillarWatch refreshes the minions whose compiled value of a
+	// watched pillar key changes when the pillar tree is edited.
+	PillarWatch PillarWatch `yaml:"pillar_watch"`
+}
+
+// PillarWatch is the pillar_watch section: how often the pillar roots are
+// checked, and which values call for which states.
+type PillarWatch struct {
+	Interval time.Duration      `yaml:"interval"`
+	Rules    []pillar.WatchRule `yaml:"rules"`
+	// Timeout bounds how long the master follows each refresh job's
+	// returns in its log (default 10 min); the job itself runs on.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // LoadConfig reads a YAML config file. A missing file is not an error
@@ -149,6 +163,12 @@ func (c *Config) Defaults() {
 	if c.SyncAlways == nil {
 		t := true
 		c.SyncAlways = &t
+	}
+	if c.PillarWatch.Interval <= 0 {
+		c.PillarWatch.Interval = 10 * time.Second
+	}
+	if c.PillarWatch.Timeout <= 0 {
+		c.PillarWatch.Timeout = 10 * time.Minute
 	}
 }
 

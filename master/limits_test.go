@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brine-cm/brine/master/broker"
 	"github.com/brine-cm/brine/pkg/keys"
@@ -91,5 +92,30 @@ func TestConfigUnknownKeyRefused(t *testing.T) {
 	}
 	if _, err := LoadConfig(p, true); err == nil || !strings.Contains(err.Error(), "line") {
 		t.Fatalf("malformed yaml: %v", err)
+	}
+}
+
+// The pillar_watch section reads its durations and rules, and a
+// misspelt rule field is refused with its line.
+func TestConfigPillarWatch(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "master.yaml")
+	if err := os.WriteFile(p, []byte("pillar_watch:\n  interval: 250ms\n  rules:\n    - key: nginx:workers\n      sls: nginx\n    - key: ntp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Defaults()
+	pw := c.PillarWatch
+	if pw.Interval != 250*time.Millisecond || pw.Timeout != 10*time.Minute || len(pw.Rules) != 2 ||
+		pw.Rules[0].Key != "nginx:workers" || pw.Rules[0].SLS != "nginx" || pw.Rules[1].SLS != "" {
+		t.Fatalf("pillar_watch: %+v", pw)
+	}
+	if err := os.WriteFile(p, []byte("pillar_watch:\n  rules:\n    - key: a\n      state: b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p, true); err == nil || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("misspelt rule field: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/master/pillar"
+	"github.com/brine-cm/brine/pkg/audit"
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/fileclient"
 	"github.com/brine-cm/brine/pkg/keys"
@@ -229,6 +231,11 @@ func (m *Master) Run(ctx context.Context) error {
 	m.api = srv
 	m.mu.Unlock()
 	defer srv.Stop()
+	if len(cfg.PillarWatch.Rules) > 0 {
+		if err := m.watchPillar(ctx, reg, disp, sink); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+	}
 
 	if !cfg.TLSDisable {
 		pemCert, err := os.ReadFile(cfg.TLSCert)
@@ -254,6 +261,62 @@ func (m *Master) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	m.log.Info("master shutting down")
+	return nil
+}
+
+// watchPillar starts the pillar watcher of the pillar_watch section: a
+// changed value is recorded in the audit log, then the minions it
+// changed for get state.apply of the rule's SLS (or a pillar refresh),
+// as a job of the "pillar-watch" user that `jobs list` shows.
+func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jobs.Dispatcher, sink *auditlog.Sink) error {
+	pw := m.cfg.PillarWatch
+	w, err := pillar.NewWatcher(pillar.WatchConfig{Rules: pw.Rules, Roots: m.cfg.PillarRoots, Interval: pw.Interval, Log: m.log,
+		Minions: func() []string {
+			var ids []string
+			for _, r := range reg.List(proto.KeyAccepted) {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		},
+		Compile: func(ctx context.Context, id string) (map[string]any, error) {
+			rec, _ := reg.Get(id)
+			return m.pillar(ctx, id, rec.Grains)
+		},
+		Changed: func(ctx context.Context, rule pillar.WatchRule, ids []string) {
+			fun, args := "saltutil.refresh_pillar", []any{}
+			if rule.SLS != "" {
+				fun, args = "state.apply", []any{rule.SLS}
+			}
+			if err := sink.Record(ctx, audit.Entry{Actor: "master", Action: "pillar.changed", Target: strings.Join(ids, ","), Outcome: "success",
+				Detail: map[string]any{"key": rule.Key, "sls": rule.SLS, "minions": len(ids), "fun": fun}}); err != nil {
+				m.log.Error("pillar change not recorded; minions not refreshed", "key", rule.Key, "err", err)
+				return
+			}
+			targets := make([]jobs.Target, len(ids))
+			for i, id := range ids {
+				targets[i] = jobs.Target{ID: id}
+			}
+			req := proto.RunRequest{V: proto.Version, Target: proto.Target{Expr: strings.Join(ids, ","), Type: "list"}, Fun: fun, Args: args}
+			go func() {
+				rep, err := disp.Run(ctx, req, targets, "pillar-watch", pw.Timeout)
+				if err != nil {
+					m.log.Error("pillar watch: refresh not published", "key", rule.Key, "err", err)
+					return
+				}
+				failed := 0
+				for _, r := range rep.Returns {
+					if !r.Success {
+						failed++
+					}
+				}
+				m.log.Info("pillar watch: refresh done", "jid", rep.JID, "key", rule.Key, "fun", fun, "returned", len(rep.Returns),
+					"failed", failed, "missing", len(rep.Missing))
+			}()
+		}})
+	if err != nil {
+		return err
+	}
+	go w.Run(ctx)
 	return nil
 }
 

@@ -8,6 +8,10 @@
 // XSalsa20-Poly1305) and signs the reply with its job-signing key. No
 // other NATS client can read the pillar, even one that sees the reply:
 // the broker does not let it, and the bytes are ciphertext anyway.
+//
+// The package also watches the pillar tree (Watcher): an edit that
+// changes a watched value for some minions re-applies the states that
+// depend on it on exactly those minions.
 package pillar
 
 import (
