@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -95,8 +96,8 @@ func jobsCmd(g Global, args []string, io IO) (int, error) {
 		}
 		return 0, output.Fprint(io.Out, format, res, output.Options{Color: output.IsTerminal(io.Out), Static: true})
 	case "show", "lookup":
-		var rep jobs.ShowReply
-		if err := c.Call(jobs.VerbShow, jobs.JIDRequest{V: proto.Version, JID: pos[0]}, &rep, 30*time.Second); err != nil {
+		rep, err := c.show(pos[0])
+		if err != nil {
 			return 1, err
 		}
 		if format == "json" || format == "yaml" {
@@ -163,4 +164,25 @@ func summaryMap(j jobs.JobSummary) map[string]any {
 		m["Batch"] = j.Batch
 	}
 	return m
+}
+
+// show asks for one job with its returns streamed in parts, so a job of
+// any fleet's size fits, and merges them into the reply.
+func (c *Client) show(jid string) (jobs.ShowReply, error) {
+	var rep jobs.ShowReply
+	rs, err := c.returnStream()
+	if err != nil {
+		return rep, err
+	}
+	defer rs.stop()
+	if err := c.Call(jobs.VerbShow, jobs.JIDRequest{V: proto.Version, JID: jid, Stream: rs.tag}, &rep, 60*time.Second); err != nil {
+		return rep, err
+	}
+	run := jobs.RunReply{RunReply: proto.RunReply{JID: rep.Job.JID, Returns: rep.Returns, Missing: rep.Missing}, Connected: rep.Connected, Parts: rep.Parts}
+	if err := rs.merge(&run, 30*time.Second); err != nil {
+		return rep, err
+	}
+	rep.Returns, rep.Missing, rep.Connected = run.Returns, run.Missing, run.Connected
+	sort.Strings(rep.Missing)
+	return rep, nil
 }

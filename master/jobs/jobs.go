@@ -884,7 +884,7 @@ func jidBound(s string, upper bool) (string, error) {
 	return "", fmt.Errorf("time %q: want a jid, RFC 3339 time, YYYY-MM-DD or a duration such as 2h", s)
 }
 
-func (d *Dispatcher) showVerb(ctx context.Context, _ string, data []byte) (any, error) {
+func (d *Dispatcher) showVerb(ctx context.Context, op string, data []byte) (any, error) {
 	var req JIDRequest
 	if err := decodeReq(data, &req); err != nil {
 		return nil, err
@@ -900,6 +900,15 @@ func (d *Dispatcher) showVerb(ctx context.Context, _ string, data []byte) (any, 
 	sum := st.summary(r)
 	rep := ShowReply{V: proto.Version, Job: sum, Returns: st.loadReturns(ctx, r.JID), Missing: sum.Missing}
 	d.connected(rep.Missing, &rep.Connected)
+	run := RunReply{RunReply: proto.RunReply{V: proto.Version, JID: r.JID, Returns: rep.Returns, Missing: rep.Missing}, Connected: rep.Connected}
+	if req.Stream == "" {
+		d.capReturns(&run)
+		return rep, nil
+	}
+	if err := d.streamReply(&run, ReturnsSubject(op, req.Stream)); err != nil {
+		return nil, err
+	}
+	rep.Returns, rep.Missing, rep.Connected, rep.Parts = run.Returns, run.Missing, run.Connected, run.Parts
 	return rep, nil
 }
 

@@ -121,7 +121,6 @@ func TestRunRepliesInParts(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "every part", func() bool { return ps.count() >= rep.Parts })
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	if ps.parts != rep.Parts || ps.largest > smallPayload-partSlack {
 		t.Fatalf("%d parts (reply says %d), largest %d bytes", ps.parts, rep.Parts, ps.largest)
 	}
@@ -133,6 +132,26 @@ func TestRunRepliesInParts(t *testing.T) {
 			t.Fatalf("%s: return of %d bytes, success %v", id, len(s), r.Success)
 		}
 	}
+	ps.mu.Unlock()
+
+	// jobs show of the same job, read back from the store, streams too;
+	// without a stream its reply is one message that still fits.
+	shown := e.partSink("root", "tag3")
+	sr := call[ShowReply](t, e.d.showVerb, JIDRequest{JID: rep.JID, Stream: "tag3"})
+	if len(sr.Returns) != 0 || len(sr.Missing) != 0 || sr.Parts < 5 || sr.Job.Returned != n {
+		t.Fatalf("streamed show: %d returns, missing %v, %d parts, job %+v", len(sr.Returns), sr.Missing, sr.Parts, sr.Job)
+	}
+	waitFor(t, 10*time.Second, "every part of the show", func() bool { return shown.count() >= sr.Parts })
+	shown.mu.Lock()
+	if len(shown.rep.Returns) != n || len(shown.rep.Missing) != 1 || shown.largest > smallPayload-partSlack {
+		t.Fatalf("show parts: %d returns, missing %v, largest %d", len(shown.rep.Returns), shown.rep.Missing, shown.largest)
+	}
+	for id, r := range shown.rep.Returns {
+		if s, _ := r.Return.(string); len(s) != size || r.ID != id {
+			t.Fatalf("show %s: return of %d bytes", id, len(s))
+		}
+	}
+	shown.mu.Unlock()
 }
 
 // TestOversizedReturnFailsAlone gives one minion a return that fits the

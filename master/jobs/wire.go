@@ -116,6 +116,10 @@ type ListReply struct {
 type JIDRequest struct {
 	V   int    `json:"v"`
 	JID string `json:"jid"`
+	// Stream, for job.show, asks for the returns and missing minions in
+	// parts on ReturnsSubject(operator, Stream), as RunRequest.Stream
+	// does: a fleet's state returns do not fit in one message.
+	Stream string `json:"stream,omitempty"`
 }
 
 // ShowReply answers job.show: the job, every stored return and who is
@@ -126,6 +130,9 @@ type ShowReply struct {
 	Returns   map[string]proto.Return `json:"returns"`
 	Missing   []string                `json:"missing,omitempty"`
 	Connected map[string]bool         `json:"connected,omitempty"`
+	// Parts is how many parts of a streamed reply (JIDRequest.Stream)
+	// were published before this reply.
+	Parts int `json:"parts,omitempty"`
 }
 
 // KillReply answers job.kill with the jid of the kill job and the
