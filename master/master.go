@@ -227,12 +227,13 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
+	disp.SetEvents(srv.Emit, srv.Watching)
 	m.mu.Lock()
 	m.api = srv
 	m.mu.Unlock()
 	defer srv.Stop()
 	if len(cfg.PillarWatch.Rules) > 0 {
-		if err := m.watchPillar(ctx, reg, disp, sink); err != nil {
+		if err := m.watchPillar(ctx, reg, disp, sink, srv); err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
 	}
@@ -265,10 +266,11 @@ func (m *Master) Run(ctx context.Context) error {
 }
 
 // watchPillar starts the pillar watcher of the pillar_watch section: a
-// changed value is recorded in the audit log, then the minions it
-// changed for get state.apply of the rule's SLS (or a pillar refresh),
-// as a job of the "pillar-watch" user that `jobs list` shows.
-func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jobs.Dispatcher, sink *auditlog.Sink) error {
+// changed value is recorded in the audit log and raised as the event
+// salt/pillar/changed, then the minions it changed for get state.apply
+// of the rule's SLS (or a pillar refresh), as a job of the
+// "pillar-watch" user that `jobs list` shows.
+func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jobs.Dispatcher, sink *auditlog.Sink, srv *api.Server) error {
 	pw := m.cfg.PillarWatch
 	w, err := pillar.NewWatcher(pillar.WatchConfig{Rules: pw.Rules, Roots: m.cfg.PillarRoots, Interval: pw.Interval, Log: m.log,
 		Minions: func() []string {
@@ -292,6 +294,7 @@ func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jo
 				m.log.Error("pillar change not recorded; minions not refreshed", "key", rule.Key, "err", err)
 				return
 			}
+			srv.Emit("pillar", "salt/pillar/changed", map[string]any{"key": rule.Key, "sls": rule.SLS, "minions": ids, "fun": fun})
 			targets := make([]jobs.Target, len(ids))
 			for i, id := range ids {
 				targets[i] = jobs.Target{ID: id}

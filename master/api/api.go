@@ -100,6 +100,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	lastSeen map[string]time.Time // minion id -> last hello
+
+	hub eventHub // operators watching events
 }
 
 // New checks the wiring.
@@ -174,12 +176,6 @@ func (s *Server) audit(ctx context.Context, e audit.Entry) error {
 		return nil
 	}
 	return s.cfg.Audit.Record(ctx, e)
-}
-
-// event publishes a master event with a Salt-style tag.
-func (s *Server) event(typ, tag string, data map[string]any) {
-	b, _ := json.Marshal(proto.Event{V: proto.Version, Tag: tag, Data: data, Time: time.Now().UTC()})
-	_ = s.cfg.NC.Publish(proto.MasterEventPrefix+typ, b)
 }
 
 // status signs and sends a key status to the holder of nkey.
@@ -262,7 +258,7 @@ func (s *Server) handleKeyRequest(m *nats.Msg) {
 		s.log.Error("store key request", "id", req.ID, "err", err)
 		return
 	}
-	s.event("key", "salt/key", map[string]any{"id": req.ID, "act": state, "finger": keys.Fingerprint(nkey)})
+	s.Emit("key", "salt/key", map[string]any{"id": req.ID, "act": state, "finger": keys.Fingerprint(nkey)})
 	s.status(req.ID, nkey, state, "")
 	if state == proto.KeyAccepted {
 		s.cfg.Kicker.Kick(nkey)
@@ -282,7 +278,7 @@ func (s *Server) Deny(ctx context.Context, id, nkey, addr string) {
 		s.log.Error("record denied key", "id", id, "err", err)
 		return
 	}
-	s.event("key", "salt/key", map[string]any{"id": id, "act": proto.KeyDenied, "finger": keys.Fingerprint(nkey), "count": d.Count})
+	s.Emit("key", "salt/key", map[string]any{"id": id, "act": proto.KeyDenied, "finger": keys.Fingerprint(nkey), "count": d.Count})
 }
 
 func grainsChanged(a, b map[string]any) bool {
@@ -381,7 +377,7 @@ func (s *Server) handleHello(id string, m *nats.Msg) {
 	s.mu.Lock()
 	s.lastSeen[id] = time.Now()
 	s.mu.Unlock()
-	s.event("minion", "salt/minion/"+id+"/start", map[string]any{"id": id})
+	s.Emit("minion", "salt/minion/"+id+"/start", map[string]any{"id": id})
 	s.reply(m, map[string]any{"v": proto.Version, "id": id})
 	// A minion that was away gets the jobs queued for it meanwhile.
 	s.cfg.Jobs.Hello(id)
@@ -391,7 +387,7 @@ func (s *Server) handleEvent(m *nats.Msg) {
 	if s.tooBig(m) {
 		return
 	}
-	_, rest, ok := proto.SplitTokenSubject(m.Subject, proto.EventPrefix)
+	tok, rest, ok := proto.SplitTokenSubject(m.Subject, proto.EventPrefix)
 	if !ok {
 		return // master's own events, or garbage
 	}
@@ -401,6 +397,10 @@ func (s *Server) handleEvent(m *nats.Msg) {
 	var e proto.Event
 	if err := proto.Decode(m.Data, s.cfg.MaxBytes, &e); err != nil {
 		s.C.Malformed.Add(1)
+		return
+	}
+	if rec, ok := s.cfg.Reg.ByToken(tok); ok {
+		s.minionEvent(rec.ID, e)
 	}
 }
 
@@ -439,7 +439,9 @@ var operatorVerbs = map[string]func(s *Server, ctx context.Context, op string, d
 	proto.VerbKeyDelete: func(s *Server, ctx context.Context, op string, d []byte) (any, error) {
 		return s.keyChange(ctx, op, d, "")
 	},
-	proto.VerbRun: (*Server).run,
+	proto.VerbRun:    (*Server).run,
+	VerbEventWatch:   (*Server).eventWatch,
+	VerbEventUnwatch: (*Server).eventUnwatch,
 }
 
 func (s *Server) handleAPI(m *nats.Msg) {
@@ -583,7 +585,7 @@ func (s *Server) keyChange(ctx context.Context, op string, data []byte, to strin
 			_ = s.audit(ctx, e)
 			return nil, err
 		}
-		s.event("key", "salt/key", map[string]any{"id": m.ID, "act": map[string]string{"": "delete"}[to] + to})
+		s.Emit("key", "salt/key", map[string]any{"id": m.ID, "act": map[string]string{"": "delete"}[to] + to})
 		if to != "" {
 			s.status(m.ID, m.Nkey, to, "")
 		}

@@ -195,7 +195,7 @@ func Main(args []string, io IO) int {
 		return 2
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(io.Err, "usage: brine-master key|run|audit ...")
+		fmt.Fprintln(io.Err, "usage: brine-master key|run|jobs|audit|events|operator ...")
 		return 2
 	}
 	var code int
@@ -210,6 +210,8 @@ func Main(args []string, io IO) int {
 		code, err = auditCmd(g, rest[1:], io)
 	case "operator":
 		code, err = operatorCmd(g, rest[1:], io)
+	case "events":
+		code, err = eventsCmd(g, rest[1:], io)
 	default:
 		fmt.Fprintf(io.Err, "brine-master: unknown command %q\n", rest[0])
 		return 2

@@ -100,6 +100,30 @@ type Dispatcher struct {
 	Connected func(id string) bool
 
 	progress progressRoutes
+	events   atomic.Pointer[eventHooks]
+}
+
+// eventHooks raise the dispatcher's events (SetEvents).
+type eventHooks struct {
+	emit     func(typ, tag string, data map[string]any)
+	watching func() bool
+}
+
+// SetEvents makes the dispatcher raise Salt's job events through emit:
+// salt/job/<jid>/new when a job is published and salt/job/<jid>/ret/<id>
+// when a return is recorded, the latter (one per minion) only while
+// watching reports someone is watching. It may be called while jobs run.
+func (d *Dispatcher) SetEvents(emit func(typ, tag string, data map[string]any), watching func() bool) {
+	d.events.Store(&eventHooks{emit: emit, watching: watching})
+}
+
+// event raises one event when someone watches.
+func (d *Dispatcher) event(tag string, data func() map[string]any) {
+	h := d.events.Load()
+	if h == nil || (h.watching != nil && !h.watching()) {
+		return
+	}
+	h.emit("job", tag, data())
 }
 
 type collector struct {
@@ -391,6 +415,9 @@ func (d *Dispatcher) returned(st *store, tok string, rec *returnRecord) {
 	}
 	st.dequeueAsync(rec.JID, rec.ID)
 	d.deliver(tok, rec.Return)
+	d.event("salt/job/"+rec.JID+"/ret/"+rec.ID, func() map[string]any {
+		return map[string]any{"jid": rec.JID, "id": rec.ID, "fun": rec.Return.Fun, "success": rec.Return.Success, "retcode": rec.Return.Retcode}
+	})
 }
 
 // claim marks the return of (jid, id) as being recorded; it reports
@@ -557,6 +584,10 @@ func (d *Dispatcher) execute(ctx context.Context, sp spec) (proto.RunReply, erro
 		return rep, err
 	}
 	d.log.Info("job published", "jid", jid, "fun", sp.req.Fun, "user", sp.user, "minions", len(sp.ids))
+	d.event("salt/job/"+jid+"/new", func() map[string]any {
+		return map[string]any{"jid": jid, "fun": sp.req.Fun, "arg": base.Args, "tgt": sp.req.Target.Expr, "tgt_type": sp.req.Target.Type,
+			"user": sp.user, "minions": sp.ids}
+	})
 	if sp.async {
 		release()
 		return rep, nil

@@ -51,6 +51,7 @@ commands:
   jobs     job history: list [--target T] [--function F] [--user U] [--since T] [--until T] | show JID | active | kill JID
   audit    the audit log: tail [-f] [-n N] | show [--actor --action --target --jid --since --until --minion ID]
              | verify [--local]; --out json prints JSON lines (see docs/audit.md)
+  events   watch the master's events (Salt's state.event): events [TAG_GLOB] [--count N] [--timeout D] [--out json]
   operator add NAME   create another operator's credential (DATA_DIR/operators/NAME.nk, loaded at the
              next serve); limit it with acl: in the config; use it with --operator NAME --operator-key FILE
 `)
