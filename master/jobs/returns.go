@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,7 +101,7 @@ func (d *Dispatcher) startReturns(ctx context.Context, st *store) error {
 	return nil
 }
 
-// stopReturns ends the subscription and waits for the writer.
+// stop ends the subscription and waits for the writer.
 func (b *returnBatcher) stop() {
 	_ = b.sub.Unsubscribe()
 	<-b.done
@@ -141,10 +142,16 @@ func (d *Dispatcher) storeReturns(ctx context.Context, st *store, msgs []*nats.M
 		var r proto.Return
 		if !ok || json.Unmarshal(m.Data, &r) != nil || r.JID != jid {
 			d.Dropped.Add(1)
-			d.replyReturn(m.Reply, nil, fmt.Errorf("malformed return"))
+			d.replyReturn(m.Reply, nil, errors.New("malformed return"))
 			continue
 		}
-		if id, ok := d.returnID(tok, r.ID); ok && st.hasReturn(jid, id) {
+		id, known := d.returnID(tok, r.ID)
+		if !known {
+			d.Dropped.Add(1)
+			d.replyReturn(m.Reply, nil, errors.New("return from an unknown minion"))
+			continue
+		}
+		if st.hasReturn(jid, id) {
 			d.replyReturn(m.Reply, &returnAck{Stream: ReturnStream}, nil)
 			continue
 		}
