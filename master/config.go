@@ -16,6 +16,7 @@ import (
 	"github.com/brine-cm/brine/master/api"
 	"github.com/brine-cm/brine/master/broker"
 	"github.com/brine-cm/brine/master/pillar"
+	"github.com/brine-cm/brine/master/reactor"
 	"gopkg.in/yaml.v3"
 )
 
@@ -83,6 +84,8 @@ type Config struct {
 	// PillarWatch refreshes the minions whose compiled value of a
 	// watched pillar key changes when the pillar tree is edited.
 	PillarWatch PillarWatch `yaml:"pillar_watch"`
+	// Reactor maps event tags to jobs (Salt's reactor).
+	Reactor []reactor.Rule `yaml:"reactor"`
 }
 
 // PillarWatch is the pillar_watch section: how often the pillar roots are

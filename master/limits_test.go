@@ -119,3 +119,19 @@ func TestConfigPillarWatch(t *testing.T) {
 		t.Fatalf("misspelt rule field: %v", err)
 	}
 }
+
+// The reactor section reads its rules.
+func TestConfigReactor(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "master.yaml")
+	body := "reactor:\n  - tag: 'salt/minion/*/start'\n    fun: state.apply\n    args: [base]\n  - tag: salt/key\n    fun: test.ping\n    tgt: 'mon*'\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Reactor) != 2 || c.Reactor[0].Fun != "state.apply" || len(c.Reactor[0].Args) != 1 || c.Reactor[1].Tgt != "mon*" {
+		t.Fatalf("reactor: %+v", c.Reactor)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/brine-cm/brine/master/jobs"
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/master/pillar"
+	"github.com/brine-cm/brine/master/reactor"
 	"github.com/brine-cm/brine/pkg/audit"
 	"github.com/brine-cm/brine/pkg/execmod"
 	"github.com/brine-cm/brine/pkg/fileclient"
@@ -228,6 +229,14 @@ func (m *Master) Run(ctx context.Context) error {
 		return fmt.Errorf("master: %w", err)
 	}
 	disp.SetEvents(srv.Emit, srv.Watching)
+	if len(cfg.Reactor) > 0 {
+		r, err := m.reactor(ctx, disp)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		srv.SetReactor(r.React)
+		defer r.Wait()
+	}
 	m.mu.Lock()
 	m.api = srv
 	m.mu.Unlock()
@@ -321,6 +330,31 @@ func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jo
 	}
 	go w.Run(ctx)
 	return nil
+}
+
+// reactor builds the reactor of the reactor section; its jobs are
+// published as the reactor user and their outcome logged.
+func (m *Master) reactor(ctx context.Context, disp *jobs.Dispatcher) (*reactor.Reactor, error) {
+	return reactor.New(ctx, reactor.Config{Rules: m.cfg.Reactor, Log: m.log,
+		Run: func(ctx context.Context, req proto.RunRequest) error {
+			targets, err := disp.Resolve(ctx, req.Target)
+			if err != nil {
+				return err
+			}
+			rep, err := disp.Run(ctx, req, targets, reactor.User, m.cfg.Timeout)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, r := range rep.Returns {
+				if !r.Success {
+					failed++
+				}
+			}
+			m.log.Info("reactor: job done", "jid", rep.JID, "fun", req.Fun, "tgt", req.Target.Expr, "returned", len(rep.Returns),
+				"failed", failed, "missing", len(rep.Missing))
+			return nil
+		}})
 }
 
 // pillar compiles one minion's pillar from the pillar roots with the

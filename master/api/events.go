@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,18 +54,28 @@ type watch struct {
 	until   time.Time
 }
 
-// eventHub fans the master's events out to operator watches.
+// eventHub fans the master's events out to operator watches and to the
+// reactor.
 type eventHub struct {
 	mu      sync.Mutex
 	watches map[string]*watch // operator + stream
+	react   func(tag string, data map[string]any)
 }
 
-// Watching reports whether any operator is watching events, so a
-// producer of many events (one per return) can skip building them.
+// SetReactor hands every event the master raises or receives to react
+// (the reactor), which must not block.
+func (s *Server) SetReactor(react func(tag string, data map[string]any)) {
+	s.hub.mu.Lock()
+	s.hub.react = react
+	s.hub.mu.Unlock()
+}
+
+// Watching reports whether any operator or the reactor takes events, so
+// a producer of many events (one per return) can skip building them.
 func (s *Server) Watching() bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	return len(s.hub.watches) > 0
+	return len(s.hub.watches) > 0 || s.hub.react != nil
 }
 
 // Emit raises a master event: it is published on the master's event
@@ -80,6 +89,16 @@ func (s *Server) Emit(typ, tag string, data map[string]any) {
 	}
 	_ = s.cfg.NC.Publish(proto.MasterEventPrefix+typ, b)
 	s.forward(tag, b)
+	s.reactTo(tag, data)
+}
+
+func (s *Server) reactTo(tag string, data map[string]any) {
+	s.hub.mu.Lock()
+	react := s.hub.react
+	s.hub.mu.Unlock()
+	if react != nil {
+		react(tag, data)
+	}
 }
 
 // forward hands an encoded event to the watches of its tag, dropping
@@ -103,18 +122,6 @@ func (s *Server) forward(tag string, b []byte) {
 	}
 }
 
-// tagPattern compiles a tag glob: * matches any run (slashes included),
-// ? one character; an empty glob matches every tag.
-func tagPattern(glob string) (*regexp.Regexp, error) {
-	if glob == "" {
-		glob = "*"
-	}
-	q := regexp.QuoteMeta(glob)
-	q = strings.ReplaceAll(q, `\*`, `.*`)
-	q = strings.ReplaceAll(q, `\?`, `.`)
-	return regexp.Compile("^" + q + "$")
-}
-
 func (s *Server) eventWatch(_ context.Context, op string, data []byte) (any, error) {
 	var req EventWatch
 	if err := proto.Decode(data, s.cfg.MaxBytes, &req); err != nil {
@@ -123,7 +130,7 @@ func (s *Server) eventWatch(_ context.Context, op string, data []byte) (any, err
 	if !streamTag.MatchString(req.Stream) {
 		return nil, fmt.Errorf("%w: stream %q: want 1 to 64 letters, digits, _ or -", proto.ErrMalformed, req.Stream)
 	}
-	re, err := tagPattern(req.Tag)
+	re, err := proto.TagPattern(req.Tag)
 	if err != nil {
 		return nil, fmt.Errorf("%w: tag %q: %v", proto.ErrMalformed, req.Tag, err)
 	}
@@ -153,7 +160,7 @@ func (s *Server) eventUnwatch(_ context.Context, op string, data []byte) (any, e
 }
 
 // minionEvent forwards an event a minion raised (its tag as it sent it,
-// its id added to the data) to the watches.
+// its id added to the data) to the watches and the reactor.
 func (s *Server) minionEvent(id string, e proto.Event) {
 	if !s.Watching() {
 		return
@@ -170,4 +177,5 @@ func (s *Server) minionEvent(id string, e proto.Event) {
 		return
 	}
 	s.forward(e.Tag, b)
+	s.reactTo(e.Tag, e.Data)
 }

@@ -88,17 +88,3 @@ func TestEventWatchRefusedToRestrictedOperator(t *testing.T) {
 		t.Fatal("a refused watch is active")
 	}
 }
-
-func TestTagPattern(t *testing.T) {
-	for _, c := range []struct {
-		glob, tag string
-		want      bool
-	}{{"salt/job/*/ret/*", "salt/job/20260101000000000000/ret/web1", true}, {"salt/job/*/ret/*", "salt/job/1/new", false},
-		{"", "salt/key", true}, {"salt/key", "salt/key", true}, {"salt/ke?", "salt/key", true}, {"salt/k", "salt/key", false},
-		{"salt/(x)+", "salt/(x)+", true}} {
-		re, err := tagPattern(c.glob)
-		if err != nil || re.MatchString(c.tag) != c.want {
-			t.Errorf("%q ~ %q: %v %v, want %v", c.glob, c.tag, re.MatchString(c.tag), err, c.want)
-		}
-	}
-}

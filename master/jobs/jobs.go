@@ -112,7 +112,7 @@ type eventHooks struct {
 // SetEvents makes the dispatcher raise Salt's job events through emit:
 // salt/job/<jid>/new when a job is published and salt/job/<jid>/ret/<id>
 // when a return is recorded, the latter (one per minion) only while
-// watching reports someone is watching. It may be called while jobs run.
+// watching reports someone takes events. It may be called while jobs run.
 func (d *Dispatcher) SetEvents(emit func(typ, tag string, data map[string]any), watching func() bool) {
 	d.events.Store(&eventHooks{emit: emit, watching: watching})
 }
@@ -416,7 +416,11 @@ func (d *Dispatcher) returned(st *store, tok string, rec *returnRecord) {
 	st.dequeueAsync(rec.JID, rec.ID)
 	d.deliver(tok, rec.Return)
 	d.event("salt/job/"+rec.JID+"/ret/"+rec.ID, func() map[string]any {
-		return map[string]any{"jid": rec.JID, "id": rec.ID, "fun": rec.Return.Fun, "success": rec.Return.Success, "retcode": rec.Return.Retcode}
+		data := map[string]any{"jid": rec.JID, "id": rec.ID, "fun": rec.Return.Fun, "success": rec.Return.Success, "retcode": rec.Return.Retcode}
+		if jr, ok := st.job(rec.JID); ok {
+			data["user"] = jr.User
+		}
+		return data
 	})
 }
 
