@@ -349,8 +349,9 @@ func (s *sim) accept(ctx, _ context.Context) error {
 
 // settledRSS is the master's RSS once the fleet has been connected and
 // idle for a while: the master gives back the memory of a burst after
-// 10 s without work, so this waits up to 30 s for the RSS to stop
-// falling (-1 when the master is not a child process of its own).
+// 10 s without work (at most once every 20 s), so this watches it for
+// 25 to 45 s, until it stops falling (-1 when the master is not a child
+// process of its own).
 func (s *sim) settledRSS(ctx context.Context) int64 {
 	rss := s.masterRSS()
 	if rss < 0 || s.ms.mode != ModeChild {
@@ -359,7 +360,7 @@ func (s *sim) settledRSS(ctx context.Context) int64 {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	low, flat := rss, 0
-	for i := 0; i < 30 && (i < 12 || flat < 5); i++ {
+	for i := 0; i < 45 && (i < 25 || flat < 5); i++ {
 		select {
 		case <-ctx.Done():
 			return low

@@ -10,7 +10,7 @@ import (
 // releaseGap is the least time between two releases: each is a full
 // collection, and a process that is never quite idle must not pay for
 // one every interval.
-const releaseGap = time.Minute
+const releaseGap = 20 * time.Second
 
 // ReleaseWhenIdle returns freed memory to the operating system once the
 // process goes quiet after a burst. A master that has just accepted or
@@ -22,8 +22,8 @@ const releaseGap = time.Minute
 // is an interval with more than busy bytes allocated; the first later
 // interval with at most busy bytes, or a tenth of the burst's busiest
 // interval (a large fleet keeps allocating a little even when idle),
-// runs one full collection and releases what it freed, at most once a
-// minute. It returns when ctx ends.
+// runs one full collection and releases what it freed, at most once
+// every 20 s. It returns when ctx ends.
 func ReleaseWhenIdle(ctx context.Context, interval time.Duration, busy uint64) {
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	read := func() uint64 {
