@@ -15,14 +15,10 @@ import (
 // only, whose state then reflects the new value.
 func TestPillarWatchReappliesChangedMinions(t *testing.T) {
 	dest := t.TempDir()
-	proot, sroot := t.TempDir(), t.TempDir()
-	writeTree(t, proot, map[string]string{
+	proot, sroot := motdTrees(t, dest, map[string]string{
 		"top.sls":    "base:\n  '*':\n    - common\n  web1:\n    - web1\n",
 		"common.sls": "motd: hello {{ grains['id'] }}\n",
 		"web1.sls":   "role: web\n",
-	})
-	writeTree(t, sroot, map[string]string{
-		"motd.sls": fmt.Sprintf("motd:\n  file.managed:\n    - name: %s/{{ grains['id'] }}.motd\n    - contents: \"{{ pillar['motd'] }}\"\n", dest),
 	})
 	cfg := filepath.Join(t.TempDir(), "master.yaml")
 	if err := os.WriteFile(cfg, []byte("pillar_watch:\n  interval: 200ms\n  rules:\n    - key: motd\n      sls: motd\n"), 0o644); err != nil {
@@ -73,4 +69,16 @@ func logLine(m *master, parts ...string) string {
 		}
 	}
 	return ""
+}
+
+// motdTrees writes the pillar tree files and a state tree whose motd SLS
+// writes pillar['motd'] to dest/<id>.motd, and returns both roots.
+func motdTrees(t *testing.T, dest string, pillarFiles map[string]string) (proot, sroot string) {
+	t.Helper()
+	proot, sroot = t.TempDir(), t.TempDir()
+	writeTree(t, proot, pillarFiles)
+	writeTree(t, sroot, map[string]string{
+		"motd.sls": fmt.Sprintf("motd:\n  file.managed:\n    - name: %s/{{ grains['id'] }}.motd\n    - contents: \"{{ pillar['motd'] }}\"\n", dest),
+	})
+	return proot, sroot
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +13,9 @@ import (
 // processes that the minion is converged without an operator's run.
 func TestReactorAppliesStateOnMinionStart(t *testing.T) {
 	dest := t.TempDir()
-	proot, sroot := t.TempDir(), t.TempDir()
-	writeTree(t, proot, map[string]string{
+	proot, sroot := motdTrees(t, dest, map[string]string{
 		"top.sls":    "base:\n  '*':\n    - common\n",
 		"common.sls": "motd: hello {{ grains['id'] }}\n",
-	})
-	writeTree(t, sroot, map[string]string{
-		"motd.sls": fmt.Sprintf("motd:\n  file.managed:\n    - name: %s/{{ grains['id'] }}.motd\n    - contents: \"{{ pillar['motd'] }}\"\n", dest),
 	})
 	cfg := filepath.Join(t.TempDir(), "master.yaml")
 	rules := "reactor:\n  - tag: 'salt/minion/*/start'\n    fun: state.apply\n    args: [motd]\n"
