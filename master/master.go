@@ -310,19 +310,9 @@ func (m *Master) watchPillar(ctx context.Context, reg *keyreg.Registry, disp *jo
 			}
 			req := proto.RunRequest{V: proto.Version, Target: proto.Target{Expr: strings.Join(ids, ","), Type: "list"}, Fun: fun, Args: args}
 			go func() {
-				rep, err := disp.Run(ctx, req, targets, "pillar-watch", pw.Timeout)
-				if err != nil {
+				if err := m.runLogged(ctx, disp, "pillar watch: refresh done", req, targets, "pillar-watch", pw.Timeout, "key", rule.Key); err != nil {
 					m.log.Error("pillar watch: refresh not published", "key", rule.Key, "err", err)
-					return
 				}
-				failed := 0
-				for _, r := range rep.Returns {
-					if !r.Success {
-						failed++
-					}
-				}
-				m.log.Info("pillar watch: refresh done", "jid", rep.JID, "key", rule.Key, "fun", fun, "returned", len(rep.Returns),
-					"failed", failed, "missing", len(rep.Missing))
 			}()
 		}})
 	if err != nil {
@@ -341,20 +331,27 @@ func (m *Master) reactor(ctx context.Context, disp *jobs.Dispatcher) (*reactor.R
 			if err != nil {
 				return err
 			}
-			rep, err := disp.Run(ctx, req, targets, reactor.User, m.cfg.Timeout)
-			if err != nil {
-				return err
-			}
-			failed := 0
-			for _, r := range rep.Returns {
-				if !r.Success {
-					failed++
-				}
-			}
-			m.log.Info("reactor: job done", "jid", rep.JID, "fun", req.Fun, "tgt", req.Target.Expr, "returned", len(rep.Returns),
-				"failed", failed, "missing", len(rep.Missing))
-			return nil
+			return m.runLogged(ctx, disp, "reactor: job done", req, targets, reactor.User, m.cfg.Timeout, "tgt", req.Target.Expr)
 		}})
+}
+
+// runLogged runs a job the master starts by itself (pillar watch,
+// reactor) and logs msg with its outcome once the returns are in or the
+// timeout passes; attrs name what started it.
+func (m *Master) runLogged(ctx context.Context, disp *jobs.Dispatcher, msg string, req proto.RunRequest, targets []jobs.Target,
+	user string, timeout time.Duration, attrs ...any) error {
+	rep, err := disp.Run(ctx, req, targets, user, timeout)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range rep.Returns {
+		if !r.Success {
+			failed++
+		}
+	}
+	m.log.Info(msg, append(attrs, "jid", rep.JID, "fun", req.Fun, "returned", len(rep.Returns), "failed", failed, "missing", len(rep.Missing))...)
+	return nil
 }
 
 // pillar compiles one minion's pillar from the pillar roots with the

@@ -40,7 +40,7 @@ func TestPillarWatchReappliesChangedMinions(t *testing.T) {
 	waitFor(t, 30*time.Second, "the refresh job's returns", func() bool {
 		return logLine(m, `msg="pillar watch: refresh done"`) != ""
 	})
-	if l := logLine(m, `msg="pillar watch: refresh done"`); !strings.Contains(l, "key=motd fun=state.apply returned=1 failed=0 missing=0") {
+	if l := logLine(m, `msg="pillar watch: refresh done"`); !strings.Contains(l, " key=motd ") || !strings.Contains(l, "fun=state.apply returned=1 failed=0 missing=0") {
 		t.Fatalf("refresh summary not as expected: %s", l)
 	}
 	if _, err := os.Stat(filepath.Join(dest, "web2.motd")); !os.IsNotExist(err) {
