@@ -411,6 +411,7 @@ func (h *runner) highChunks(rc *runCtx) ([]states.Chunk, []string) {
 		return nil, errs
 	}
 	var all []states.Chunk
+	seen := declaredIn{}
 	for _, env := range envs {
 		c := *rc.ec
 		c.Saltenv = env
@@ -418,9 +419,39 @@ func (h *runner) highChunks(rc *runCtx) ([]states.Chunk, []string) {
 		if err != nil {
 			return nil, errorList(err)
 		}
+		var conflicts []string
+		for _, ch := range chunks {
+			if msg := seen.add(ch.ID, ch.Env, ch.SLS); msg != "" {
+				conflicts = append(conflicts, msg)
+			}
+		}
+		if conflicts != nil {
+			return nil, conflicts
+		}
 		all = append(all, chunks...)
 	}
 	return all, nil
+}
+
+// declaredIn remembers, across the saltenvs of one highstate, where each
+// state ID was declared: Salt compiles every environment's SLS into one
+// highstate, so an ID declared in two environments is the same conflict
+// as one declared in two SLS files of one environment, and nothing runs.
+type declaredIn map[string][2]string // id -> env, sls
+
+// add records id and returns Salt's conflict message when another
+// environment declared it already.
+func (d declaredIn) add(id, env, sls string) string {
+	old, ok := d[id]
+	if !ok {
+		d[id] = [2]string{env, sls}
+		return ""
+	}
+	if old[0] == env {
+		return "" // one environment's compile has already checked it
+	}
+	return fmt.Sprintf("Detected conflicting IDs, SLS IDs need to be globally unique.\n    The conflicting ID is '%s' and is found in SLS '%s:%s' and SLS '%s:%s'",
+		id, old[0], old[1], env, sls)
 }
 
 func (h *runner) highstate(ec *execmod.Context, _ []any, kwargs map[string]any) (any, error) {
@@ -580,12 +611,23 @@ func (h *runner) showHighstate(ec *execmod.Context, _ []any, kwargs map[string]a
 		return errs, nil
 	}
 	out := map[string]any{}
+	seen := declaredIn{}
 	for _, env := range envs {
 		c := *rc.ec
 		c.Saltenv = env
 		high, err := compile.High(&c, mods[env], compile.Options{Saltenv: env})
 		if err != nil {
 			return errorList(err), nil
+		}
+		var conflicts []string
+		for _, id := range high.IDs {
+			d := high.Decls[id]
+			if msg := seen.add(id, d.Env, d.SLS); msg != "" {
+				conflicts = append(conflicts, msg)
+			}
+		}
+		if conflicts != nil {
+			return conflicts, nil
 		}
 		for k, v := range high.Map() {
 			out[k] = v

@@ -370,3 +370,42 @@ func TestTopMergeAcrossEnvironments(t *testing.T) {
 		t.Fatalf("saltenv=dev reads only dev's top file: %v", got)
 	}
 }
+
+// One highstate over two saltenvs is one compile as far as IDs go: the
+// same ID declared in base and in dev stops the run before anything
+// executes, with Salt's conflict message, for state.apply and for
+// state.show_highstate alike; distinct IDs run from both.
+func TestHighstateConflictingIDsAcrossEnvironments(t *testing.T) {
+	base := writeTree(t, map[string]string{
+		"top.sls": "base:\n  '*':\n    - app\ndev:\n  '*':\n    - tools\n",
+		"app.sls": "shared:\n  test.succeed_with_changes: []\nonly_base:\n  test.nop: []\n",
+	})
+	dev := writeTree(t, map[string]string{
+		"tools.sls": "shared:\n  test.succeed_with_changes: []\nonly_dev:\n  test.nop: []\n",
+	})
+	ec := newContext(t, webGrains, base, "")
+	ec.Files = &fileclient.Local{Roots: []string{base}, Envs: map[string][]string{"base": {base}, "dev": {dev}}}
+	ec.Opts["file_roots"] = map[string]any{"base": []any{base}, "dev": []any{dev}}
+	want := "Detected conflicting IDs, SLS IDs need to be globally unique.\n    The conflicting ID is 'shared' and is found in SLS 'base:app' and SLS 'dev:tools'"
+	for _, fun := range []string{"state.apply", "state.highstate", "state.show_highstate"} {
+		got, err := ec.Call(fun, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", fun, err)
+		}
+		if !reflect.DeepEqual(got, []string{want}) {
+			t.Fatalf("%s: %#v, want the conflict", fun, got)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(dev, "tools.sls"), []byte("also_dev:\n  test.nop: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ec.Call("state.apply", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := got.(map[string]proto.StateResult)
+	if !ok || len(r) != 3 {
+		t.Fatalf("without the conflict: %#v", got)
+	}
+}
