@@ -356,3 +356,27 @@ func TestCallPillarOverride(t *testing.T) {
 		t.Fatalf("non-mapping pillar accepted: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// --retcode-passthrough gives salt-call's exit statuses: 2 for a failed
+// state, 1 for an SLS that does not render, the command's own status
+// for cmd.retcode and cmd.run_all, 0 for success.
+func TestCallRetcodePassthrough(t *testing.T) {
+	out := t.TempDir()
+	salt, pillar := demoTree(t, out)
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--retcode-passthrough", "state.sls", "fail"}, 2},
+		{[]string{"--retcode-passthrough", "state.sls", "web,bad_yaml"}, 1},
+		{[]string{"--retcode-passthrough", "cmd.retcode", "exit 3"}, 3},
+		{[]string{"--retcode-passthrough", "cmd.run_all", "exit 4"}, 4},
+		{[]string{"--retcode-passthrough", "cmd.retcode", "exit 0"}, 0},
+		{[]string{"--retcode-passthrough", "test.ping"}, 0},
+		{[]string{"cmd.retcode", "exit 3"}, 0},
+	} {
+		if r := call(t, localArgs(salt, pillar, c.args...)...); r.code != c.want {
+			t.Errorf("%v: exit %d, want %d\n%s%s", c.args, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+}

@@ -30,10 +30,14 @@ import (
 const callUsage = `usage: brine-minion call --local [--config FILE] [--file-root DIR] [--pillar-root DIR]
                          [--out json|yaml|highstate|nested|txt|raw] [--id ID] [--log-level L]
                          [--saltenv ENV] [--state-output full|terse|mixed|changes]
-                         [--state-verbose True|False] [--cpuprofile FILE] FUNCTION [ARGS] [key=value ...]
+                         [--state-verbose True|False] [--retcode-passthrough] [--cpuprofile FILE]
+                         FUNCTION [ARGS] [key=value ...]
 Runs one execution function on this host, as salt-call does. With --local the
 state tree and pillar are read from the local roots (masterless).
 Exit status: 0 success, 1 failure (a state failed, or render/compile errors), 2 usage error.
+With --retcode-passthrough, as salt-call: 2 when a state failed, 1 when the SLS
+did not render or compile, and the command's own exit status for cmd.retcode,
+cmd.script_retcode, cmd.run_all and cmd.script.
 `
 
 // callGCPercent is the garbage collector's target for a call, unless
@@ -60,6 +64,7 @@ type callFlags struct {
 	cpuProfile  string
 	noColor     bool
 	forceColor  bool
+	passthrough bool
 	positional  []string
 	help        bool
 }
@@ -109,6 +114,8 @@ func parseCallFlags(args []string) (*callFlags, error) {
 			f.noColor = true
 		case "force-color":
 			f.forceColor = true
+		case "retcode-passthrough":
+			f.passthrough = true
 		case "file-root", "file-roots":
 			v, err := takeValue()
 			if err != nil {
@@ -351,8 +358,44 @@ func runCall(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "brine-minion call: %v\n", err)
 		return 1
 	}
+	if f.passthrough {
+		return passthroughCode(fun, ret)
+	}
 	if failed {
 		return 1
+	}
+	return 0
+}
+
+// passthroughCode is salt-call's exit status with --retcode-passthrough:
+// for state functions 1 (EX_STATE_COMPILER_ERROR) when the run returned
+// its render or compile errors and 2 (EX_STATE_FAILURE) when a state
+// failed; for the cmd functions that return a command's exit status,
+// that status.
+func passthroughCode(fun string, ret any) int {
+	if highstate.StateFunctions[fun] {
+		switch ret.(type) {
+		case []string, []any:
+			return 1
+		}
+		if highstate.Failed(ret) {
+			return 2
+		}
+		return 0
+	}
+	code := ret
+	if m, ok := ret.(map[string]any); ok && (fun == "cmd.run_all" || fun == "cmd.script") {
+		code = m["retcode"]
+	} else if fun != "cmd.retcode" && fun != "cmd.script_retcode" {
+		return 0
+	}
+	switch n := code.(type) {
+	case int:
+		return n & 0xff
+	case int64:
+		return int(n & 0xff)
+	case float64:
+		return int(n) & 0xff
 	}
 	return 0
 }
