@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/brine-cm/brine/pkg/audit"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -274,19 +276,12 @@ func TestSealEverySignsNewEntries(t *testing.T) {
 	if err := s.Record(ctx, audit.Entry{Actor: "master", Action: "master.start", Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.WaitSeen(t, 10*time.Second, "the entry signed by a checkpoint", func() (bool, string) {
 		rep, err := audit.Verify(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Entries == 1 && rep.Unsigned == 0 && rep.Signed == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("entry still unsigned: %+v", rep)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return rep.Entries == 1 && rep.Unsigned == 0 && rep.Signed == 1, fmt.Sprintf("%+v", rep)
+	})
 
 }

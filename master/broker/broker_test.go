@@ -14,6 +14,7 @@ import (
 
 	"github.com/brine-cm/brine/master/keyreg"
 	"github.com/brine-cm/brine/pkg/keys"
+	"github.com/brine-cm/brine/pkg/testkit"
 	"github.com/brine-cm/brine/proto"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -332,13 +333,10 @@ func TestRefusalLoggedOnce(t *testing.T) {
 			t.Fatal("rejected key connected")
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(logs.String(), "connection refused") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("refusals not logged:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitSeen(t, 5*time.Second, "three refusals logged", func() (bool, string) {
+		out := logs.String()
+		return strings.Count(out, "connection refused") >= 3, out
+	})
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("refusals logged as errors:\n%s", logs.String())
 	}

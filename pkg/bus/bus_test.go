@@ -2,6 +2,7 @@ package bus
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brine-cm/brine/pkg/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -108,13 +110,10 @@ func TestRefusalsReportedAndSlowed(t *testing.T) {
 	}
 	ref.Watch(nc)
 	defer nc.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "slow_retry=true") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no switch to the slow retry after %d attempts; logs:\n%s", auth.n.Load(), logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitSeen(t, 30*time.Second, "the switch to the slow retry", func() (bool, string) {
+		out := logs.String()
+		return strings.Contains(out, "slow_retry=true"), fmt.Sprintf("%d attempts; logs:\n%s", auth.n.Load(), out)
+	})
 	out := logs.String()
 	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "master refused our credentials") || !strings.Contains(strings.ToLower(out), "authorization violation") {
 		t.Fatalf("refusal not reported clearly:\n%s", out)

@@ -130,20 +130,6 @@ func TestCmdRunBasics(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // liveInGroup lists the processes of process group pgid that are not
 // zombies (a zombie is dead, only waiting for its parent to reap it).
 func liveInGroup(pgid int) []string {
@@ -239,9 +225,10 @@ func TestCmdTimeout(t *testing.T) {
 	}
 	// The whole process group is gone: the shell's sleep child too.
 	pid := res["pid"].(int)
-	if !waitFor(5*time.Second, func() bool { return len(liveInGroup(pid)) == 0 }) {
-		t.Errorf("processes %v of group %d still running after timeout", liveInGroup(pid), pid)
-	}
+	testkit.WaitSeen(t, 5*time.Second, fmt.Sprintf("process group %d to be gone after the timeout", pid), func() (bool, string) {
+		live := liveInGroup(pid)
+		return len(live) == 0, fmt.Sprintf("still running: %v", live)
+	})
 	rec.Lock()
 	last := rec.Details[len(rec.Details)-1]
 	rec.Unlock()

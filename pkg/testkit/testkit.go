@@ -100,12 +100,27 @@ func (r *Recorder) Record(action string, d map[string]any) {
 // the one poll loop they share.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	WaitSeen(t, timeout, what, func() (bool, string) { return cond(), "" })
+}
+
+// WaitSeen is WaitFor for a condition that can say what it saw: on
+// timeout the failure prints the last thing check reported (the log so
+// far, the verify report), which is what explains a wait that failed.
+func WaitSeen(t testing.TB, timeout time.Duration, what string, check func() (ok bool, seen string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		ok, seen := check()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			if seen == "" {
+				t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			}
+			t.Fatalf("timed out after %s waiting for %s; last seen:\n%s", timeout, what, seen)
 		}
 		<-tick.C
 	}
