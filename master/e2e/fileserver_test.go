@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,29 +20,11 @@ import (
 // flags (file and pillar roots, a config file).
 func startMasterArgs(t *testing.T, dir string, extra ...string) *master {
 	t.Helper()
-	_ = os.Remove(filepath.Join(dir, "master.url"))
-	args := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "debug"}, extra...)
-	hasConfig := false
-	for _, a := range extra {
-		hasConfig = hasConfig || a == "--config"
-	}
-	if !hasConfig {
+	args := append([]string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "debug"}, extra...)
+	if !slices.Contains(extra, "--config") {
 		args = append(args, "--config", os.DevNull)
 	}
-	p := start(t, "brine-master", args...)
-	m := &master{proc: p, dir: dir}
-	waitFor(t, 20*time.Second, "master.url", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, "master.url"))
-		if err != nil {
-			if !p.running() {
-				t.Fatalf("master exited:\n%s", p.out.String())
-			}
-			return false
-		}
-		m.url = strings.TrimSpace(string(b))
-		return true
-	})
-	return m
+	return startServe(t, dir, args...)
 }
 
 func writeTree(t *testing.T, root string, files map[string]string) {

@@ -144,12 +144,21 @@ type master struct {
 
 func startMaster(t *testing.T, dir string, port int) *master {
 	t.Helper()
-	_ = os.Remove(filepath.Join(dir, "master.url"))
-	p := start(t, "brine-master", "serve", "--config", os.DevNull, "--data-dir", dir,
-		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "debug")
-	m := &master{proc: p, dir: dir, port: port}
-	waitFor(t, 20*time.Second, "master.url", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, "master.url"))
+	m := startServe(t, dir, "--config", os.DevNull, "--data-dir", dir, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "debug")
+	m.port = port
+	return m
+}
+
+// startServe starts `brine-master serve` with args and waits (30 s at
+// most) for the master.url it writes in dataDir once it is ready; every
+// way the tests start a master goes through here.
+func startServe(t *testing.T, dataDir string, args ...string) *master {
+	t.Helper()
+	_ = os.Remove(filepath.Join(dataDir, "master.url"))
+	p := start(t, "brine-master", append([]string{"serve"}, args...)...)
+	m := &master{proc: p, dir: dataDir}
+	waitFor(t, 30*time.Second, "master.url", func() bool {
+		b, err := os.ReadFile(filepath.Join(dataDir, "master.url"))
 		if err != nil {
 			if !p.running() {
 				t.Fatalf("master exited:\n%s", p.out.String())

@@ -275,27 +275,6 @@ func TestKeyConfirmsOnTerminal(t *testing.T) {
 	}
 }
 
-// startServe starts `brine-master serve` with explicit arguments and waits
-// for master.url in dataDir.
-func startServe(t *testing.T, dataDir string, args ...string) *master {
-	t.Helper()
-	_ = os.Remove(filepath.Join(dataDir, "master.url"))
-	p := start(t, "brine-master", append([]string{"serve"}, args...)...)
-	m := &master{proc: p, dir: dataDir}
-	waitFor(t, 20*time.Second, "master.url", func() bool {
-		b, err := os.ReadFile(filepath.Join(dataDir, "master.url"))
-		if err != nil {
-			if !p.running() {
-				t.Fatalf("master exited:\n%s", p.out.String())
-			}
-			return false
-		}
-		m.url = strings.TrimSpace(string(b))
-		return true
-	})
-	return m
-}
-
 func exitCode(p *proc) int {
 	<-p.done
 	return p.cmd.ProcessState.ExitCode()

@@ -33,21 +33,8 @@ func startMasterCfg(t *testing.T, dir string, port int, config string) *master {
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Remove(filepath.Join(dir, "master.url"))
-	p := start(t, "brine-master", "serve", "--config", cfgFile, "--data-dir", dir,
-		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "debug")
-	m := &master{proc: p, dir: dir, port: port}
-	waitFor(t, 30*time.Second, "master.url", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, "master.url"))
-		if err != nil {
-			if !p.running() {
-				t.Fatalf("master exited:\n%s", p.out.String())
-			}
-			return false
-		}
-		m.url = strings.TrimSpace(string(b))
-		return true
-	})
+	m := startServe(t, dir, "--config", cfgFile, "--data-dir", dir, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "debug")
+	m.port = port
 	if port == 0 {
 		_, ps, _ := strings.Cut(strings.TrimPrefix(m.url, "tls://"), ":")
 		m.port, _ = strconv.Atoi(ps)
